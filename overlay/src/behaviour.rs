@@ -1,0 +1,103 @@
+//! The composed libp2p behaviour: one field per protocol the node speaks.
+
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{StreamProtocol, connection_limits, gossipsub, identify, kad, ping, request_response};
+
+use crate::config::{KadMode, OverlayConfig, non_zero};
+use crate::peer_exchange;
+
+/// Kademlia protocol name of the Micro network (not the public IPFS DHT).
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/micro/kad/1.0.0");
+
+/// Identify protocol version: nodes with another version are different networks.
+pub const IDENTIFY_PROTOCOL_VERSION: &str = "/micro/1.0.0";
+
+/// Every protocol of a Micro node, driven by the overlay actor.
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    /// Refuses connections beyond the configured limits before they cost anything.
+    pub limits: connection_limits::Behaviour,
+    /// Exchanges listen addresses, supported protocols and the role (agent version).
+    pub identify: identify::Behaviour,
+    /// Measures round-trip times and notices dead connections.
+    pub ping: ping::Behaviour,
+    /// The registry's routing table and lookups, under `/micro/kad/1.0.0`.
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// Topic-based publish/subscribe, used by the broker, events and registry directory.
+    pub gossipsub: gossipsub::Behaviour,
+    /// `/micro/peers/1.0.0`: asks a node who it is connected to.
+    pub peers: request_response::Behaviour<peer_exchange::Codec>,
+}
+
+/// Why the behaviour could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid gossipsub configuration: {0}")]
+pub struct BehaviourError(String);
+
+impl Behaviour {
+    pub(crate) fn new(key: &Keypair, config: &OverlayConfig) -> Result<Self, BehaviourError> {
+        let peer_id = key.public().to_peer_id();
+
+        let limits = connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                .with_max_established(Some(config.limits.max_established))
+                .with_max_established_per_peer(Some(config.limits.max_established_per_peer))
+                .with_max_pending_incoming(Some(config.limits.max_pending_incoming))
+                .with_max_pending_outgoing(Some(config.limits.max_pending_outgoing)),
+        );
+
+        let identify = identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_owned(), key.public())
+                .with_agent_version(config.role.agent_version())
+                .with_push_listen_addr_updates(true),
+        );
+
+        let ping = ping::Behaviour::new(ping::Config::new());
+
+        let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+        kad_config.set_periodic_bootstrap_interval(Some(config.discovery_interval));
+        kad_config.set_query_timeout(Duration::from_secs(30));
+        let mut kad =
+            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+        kad.set_mode(match config.effective_kad_mode() {
+            KadMode::Auto => None,
+            KadMode::Server => Some(kad::Mode::Server),
+            KadMode::Client => Some(kad::Mode::Client),
+        });
+
+        let gossipsub_config = gossipsub::ConfigBuilder::default()
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .max_transmit_size(config.gossip_max_message_bytes)
+            .build()
+            .map_err(|e| BehaviourError(e.to_string()))?;
+        let gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossipsub_config,
+        )
+        .map_err(|e| BehaviourError(e.to_owned()))?;
+
+        let pex = &config.peer_exchange;
+        let peers = request_response::Behaviour::with_codec(
+            peer_exchange::Codec::new(pex.max_message_bytes),
+            [(
+                peer_exchange::PROTOCOL,
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default()
+                .with_request_timeout(pex.request_timeout)
+                .with_max_concurrent_streams(non_zero(pex.max_concurrent_streams).get()),
+        );
+
+        Ok(Self {
+            limits,
+            identify,
+            ping,
+            kad,
+            gossipsub,
+            peers,
+        })
+    }
+}

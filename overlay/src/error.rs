@@ -1,0 +1,58 @@
+//! The overlay's error type.
+
+use libp2p::{Multiaddr, PeerId};
+
+use crate::behaviour::BehaviourError;
+use crate::peer_exchange::PeerExchangeError;
+
+/// What can go wrong when starting or talking to the overlay.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    /// The overlay actor has stopped (the node is shutting down).
+    #[error("the overlay has shut down")]
+    Stopped,
+    /// The protocols could not be set up from the configuration.
+    #[error(transparent)]
+    Behaviour(#[from] BehaviourError),
+    /// A transport could not be built.
+    #[error("could not set up the {transport} transport: {reason}")]
+    Transport {
+        /// Which transport.
+        transport: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// Why (e.g. the port is in use).
+        reason: String,
+    },
+    /// A dial could not even be started.
+    #[error("cannot dial {addr}: {reason}")]
+    Dial {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// A peer-exchange request failed: dial failure, timeout, unsupported protocol or a
+    /// malformed reply.
+    #[error("peer exchange with {peer} failed: {reason}")]
+    PeerExchange {
+        /// The asked peer.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+    /// A peer-exchange reply was well-formed but broke a limit.
+    #[error("peer {peer} sent an invalid peer list: {source}")]
+    InvalidPeerList {
+        /// The responder.
+        peer: PeerId,
+        /// What was wrong.
+        source: PeerExchangeError,
+    },
+}

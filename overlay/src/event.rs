@@ -1,0 +1,105 @@
+//! What the overlay tells the rest of the node, and the read-only views it answers with.
+
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
+
+use crate::Role;
+
+/// Something that happened in the overlay. Delivered on a bounded broadcast channel: a
+/// subscriber that falls behind loses the oldest events (and learns how many it lost).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OverlayEvent {
+    /// A listener is up at this address.
+    Listening {
+        /// The bound address (without `/p2p/`).
+        addr: Multiaddr,
+    },
+    /// The first connection to `peer` opened.
+    PeerConnected {
+        /// The remote.
+        peer: PeerId,
+        /// Its address on this connection.
+        endpoint: Multiaddr,
+    },
+    /// The last connection to `peer` closed.
+    PeerDisconnected {
+        /// The remote.
+        peer: PeerId,
+    },
+    /// Identify told us what `peer` is.
+    PeerIdentified {
+        /// The remote.
+        peer: PeerId,
+        /// Its advertised role, if it is a Micro node.
+        role: Option<Role>,
+    },
+    /// The node is connected and its first Kademlia bootstrap finished.
+    Joined {
+        /// Time since the overlay started.
+        elapsed: Duration,
+        /// Connected peers at that moment.
+        peers: usize,
+    },
+    /// No peer is connected; bootstrap nodes will be dialled again after `retry_in`.
+    Alone {
+        /// Wait before the next attempt.
+        retry_in: Duration,
+    },
+}
+
+/// This node, as `micro-node id` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalInfo {
+    /// The node's identity.
+    pub peer_id: PeerId,
+    /// Its role.
+    pub role: Role,
+    /// Its identify agent version.
+    pub agent: String,
+    /// Bound listen addresses, each ending in `/p2p/<PeerId>`: what others pass to
+    /// `--bootstrap`.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Addresses other nodes confirmed as reachable.
+    pub external_addrs: Vec<Multiaddr>,
+    /// Current Kademlia mode (`server` or `client`).
+    pub kad_mode: String,
+    /// Peers with an open connection.
+    pub connected_peers: usize,
+    /// Nodes in the peer book.
+    pub known_nodes: usize,
+    /// Whether the node has joined (connected and bootstrapped).
+    pub joined: bool,
+    /// Seconds since the overlay started.
+    pub uptime_secs: u64,
+}
+
+/// Which side opened a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// This node dialled.
+    Outbound,
+    /// The remote dialled.
+    Inbound,
+}
+
+/// One connected peer, as `micro-node peers` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerConnection {
+    /// The remote.
+    pub peer_id: PeerId,
+    /// Its role, once identified.
+    pub role: Option<Role>,
+    /// Its agent string, once identified.
+    pub agent: Option<String>,
+    /// The remote address of each open connection.
+    pub remote_addrs: Vec<Multiaddr>,
+    /// Who opened the oldest open connection.
+    pub direction: Direction,
+    /// When the oldest open connection opened, Unix ms.
+    pub connected_since_unix_ms: u64,
+    /// Last measured round-trip time, in milliseconds.
+    pub rtt_ms: Option<f64>,
+}

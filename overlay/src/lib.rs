@@ -1,0 +1,41 @@
+//! The Micro Network overlay: the libp2p swarm and every wire protocol a node speaks.
+//!
+//! One task, the overlay actor, owns the [`libp2p::Swarm`]; the rest of the node holds an
+//! [`Overlay`] handle whose async methods send it commands, and receives [`OverlayEvent`]s on
+//! a bounded broadcast channel. The overlay moves bytes and exposes typed views; it knows
+//! nothing of wasm, tokens or HTTP.
+//!
+//! Protocols: TCP+Noise+Yamux and QUIC transports; identify (which also carries the node's
+//! [`Role`]), ping, Kademlia under [`KAD_PROTOCOL`], gossipsub, connection limits, and peer
+//! exchange ([`peer_exchange::PROTOCOL`]). [`crawl`] walks the network over peer exchange.
+
+mod actor;
+mod behaviour;
+pub mod config;
+pub mod crawl;
+mod error;
+mod event;
+pub mod framing;
+mod handle;
+pub mod peer_book;
+pub mod peer_exchange;
+mod role;
+mod transport;
+
+/// Generated protobuf types (the wire contract in `overlay/proto/`).
+pub mod proto {
+    #![allow(missing_docs, clippy::all)]
+    include!(concat!(env!("OUT_DIR"), "/micro.peers.v1.rs"));
+}
+
+pub use actor::spawn;
+pub use behaviour::{IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL};
+pub use config::{BootstrapAddr, KadMode, OverlayConfig};
+pub use error::OverlayError;
+pub use event::{Direction, LocalInfo, OverlayEvent, PeerConnection};
+pub use handle::Overlay;
+pub use peer_book::{NodeInfo, Reach, Route};
+pub use role::Role;
+
+pub use libp2p::identity::Keypair;
+pub use libp2p::{Multiaddr, PeerId};
