@@ -1,0 +1,1 @@
+//! Human output (tables, graph views) for the CLI.
