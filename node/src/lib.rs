@@ -1,1 +1,21 @@
-//! placeholder
+//! A Micro Network node: wires the data dir, the identity, the overlay and the control API
+//! together.
+//!
+//! [`RunningNode::start`] brings a node up from a [`NodeConfig`]; the `micro-node` binary and
+//! the tests both use it. The control API's wire types are in [`api`].
+
+pub mod api;
+pub mod config;
+mod control;
+mod credential;
+pub mod data_dir;
+mod error;
+pub mod identity;
+mod node;
+
+pub use config::{ControlConfig, NodeConfig, default_data_dir};
+pub use credential::Credential;
+pub use error::NodeError;
+pub use node::RunningNode;
+
+pub use micro_overlay as overlay;

@@ -57,6 +57,9 @@ pub(crate) enum Command {
         addr: Multiaddr,
         reply: oneshot::Sender<Result<(), OverlayError>>,
     },
+    WaitListening {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -94,8 +97,11 @@ pub(crate) struct EventLoop {
     book: PeerBook,
     connections: HashMap<PeerId, Vec<Conn>>,
     pending_asks: HashMap<OutboundRequestId, (PeerId, PendingAsk)>,
-    listeners: Vec<ListenerId>,
+    /// Every listener and the addresses it reported; empty until its first report, `None`
+    /// once it closed.
+    listeners: HashMap<ListenerId, Option<Vec<Multiaddr>>>,
     listen_addrs: Vec<Multiaddr>,
+    listening_waiters: Vec<oneshot::Sender<Vec<Multiaddr>>>,
     bootstrap: Bootstrap,
     next_backbone: Instant,
     joined: bool,
@@ -111,7 +117,7 @@ pub fn spawn(
 ) -> Result<(Overlay, tokio::task::JoinHandle<()>), OverlayError> {
     let local_peer_id = key.public().to_peer_id();
     let mut swarm = build_swarm(key, &config)?;
-    let mut listeners = Vec::with_capacity(config.listen.len());
+    let mut listeners = HashMap::with_capacity(config.listen.len());
     for addr in &config.listen {
         ensure_tcp_port_free(addr)?;
         let id = swarm
@@ -120,7 +126,7 @@ pub fn spawn(
                 addr: addr.clone(),
                 reason: e.to_string(),
             })?;
-        listeners.push(id);
+        listeners.insert(id, Some(Vec::new()));
     }
     let (command_tx, command_rx) = mpsc::channel(config.command_capacity.max(1));
     let (event_tx, _) = broadcast::channel(config.event_capacity.max(1));
@@ -145,6 +151,7 @@ pub fn spawn(
         pending_asks: HashMap::new(),
         listeners,
         listen_addrs: Vec::new(),
+        listening_waiters: Vec::new(),
         joined: false,
         bootstrapping: false,
         started: now,
@@ -220,12 +227,31 @@ impl EventLoop {
 
     fn close(&mut self) {
         info!("overlay shutting down: closing listeners and connections");
-        for id in self.listeners.drain(..) {
+        let ids: Vec<ListenerId> = self.listeners.drain().map(|(id, _)| id).collect();
+        for id in ids {
             self.swarm.remove_listener(id);
         }
         let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         for peer in peers {
             let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// Answers [`Command::WaitListening`] once every listener reported an address or closed.
+    fn wake_listening_waiters(&mut self) {
+        let all_reported = self
+            .listeners
+            .values()
+            .all(|state| state.as_ref().is_none_or(|addrs| !addrs.is_empty()));
+        if all_reported {
+            let addrs: Vec<Multiaddr> = self
+                .listen_addrs
+                .iter()
+                .map(|a| self.share_addr(a))
+                .collect();
+            for waiter in self.listening_waiters.drain(..) {
+                let _ = waiter.send(addrs.clone());
+            }
         }
     }
 
@@ -368,6 +394,10 @@ impl EventLoop {
                     });
                 let _ = reply.send(result);
             }
+            Command::WaitListening { reply } => {
+                self.listening_waiters.push(reply);
+                self.wake_listening_waiters();
+            }
             Command::Shutdown { .. } => unreachable!("handled by run()"),
         }
     }
@@ -484,13 +514,32 @@ impl EventLoop {
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::NewListenAddr { address, .. } => {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
                 info!(addr = %self.share_addr(&address), "listening");
+                if let Some(Some(addrs)) = self.listeners.get_mut(&listener_id) {
+                    addrs.push(address.clone());
+                }
                 self.listen_addrs.push(address.clone());
                 self.emit(OverlayEvent::Listening { addr: address });
+                self.wake_listening_waiters();
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listen_addrs.retain(|a| a != &address);
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                addresses,
+            } => {
+                warn!(?addresses, ?reason, "listener closed");
+                self.listen_addrs.retain(|a| !addresses.contains(a));
+                if let Some(state) = self.listeners.get_mut(&listener_id) {
+                    *state = None;
+                }
+                self.wake_listening_waiters();
             }
             SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
             SwarmEvent::ConnectionEstablished {

@@ -216,6 +216,51 @@ impl Crawl {
     }
 }
 
+/// This node and its direct connections as a graph (`peers graph`): no request leaves the
+/// node.
+pub async fn local_view(overlay: &Overlay) -> Result<NetworkGraph, OverlayError> {
+    let started = Instant::now();
+    let root = overlay.local_peer_id();
+    let local = overlay.ask_peers(root, Vec::new()).await?;
+    let mut nodes = vec![GraphNode {
+        peer_id: root,
+        role: local.role,
+        addrs: local.listen_addrs.clone(),
+        depth: 0,
+        state: CrawlState::Answered,
+        error: None,
+    }];
+    let mut edges = Vec::with_capacity(local.peers.len());
+    for entry in &local.peers {
+        nodes.push(GraphNode {
+            peer_id: entry.peer_id,
+            role: entry.role,
+            addrs: entry.addrs.clone(),
+            depth: 1,
+            state: CrawlState::NotAsked,
+            error: None,
+        });
+        edges.push(GraphEdge::new(root, entry.peer_id));
+    }
+    edges.sort();
+    Ok(NetworkGraph {
+        root,
+        nodes,
+        edges,
+        partial: local.truncated,
+        incomplete_because: if local.truncated {
+            vec!["more connections than one reply holds".to_owned()]
+        } else {
+            Vec::new()
+        },
+        elapsed_ms: started.elapsed().as_millis().try_into().unwrap_or(u64::MAX),
+        limits: CrawlLimits {
+            max_depth: 1,
+            ..CrawlLimits::default()
+        },
+    })
+}
+
 /// Crawls the network from this node within `limits`.
 ///
 /// Fails only if the local overlay has stopped; everything the network does wrong shows up

@@ -77,6 +77,12 @@ impl Overlay {
         self.ask(|reply| Command::Dial { addr, reply }).await?
     }
 
+    /// Waits until every listen address is bound and returns them, each ending in
+    /// `/p2p/<PeerId>`.
+    pub async fn listening(&self) -> Result<Vec<Multiaddr>, OverlayError> {
+        self.ask(|reply| Command::WaitListening { reply }).await
+    }
+
     /// Stops listening, closes every connection and ends the actor. Returns when done (or at
     /// once if it had already stopped).
     pub async fn shutdown(&self) {

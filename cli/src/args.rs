@@ -1,0 +1,284 @@
+//! Command-line arguments (clap derive).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use micro_overlay::{BootstrapAddr, KadMode, Multiaddr};
+
+/// Run a Micro Network node, or talk to the one running on this data dir.
+///
+/// Without a command, starts a node. With one, asks the running node over its control API.
+#[derive(Debug, Parser)]
+#[command(name = "micro-node", version)]
+pub struct Cli {
+    /// The node's data dir: identity, control credential, databases.
+    /// [default: $MICRO_DATA_DIR or ~/.micro]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Control API address: where the node serves it, or where the CLI finds it (overrides
+    /// the address the node recorded in its data dir). Loopback only. [default: 127.0.0.1:7700]
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub control: Option<SocketAddr>,
+
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Control API credential to present instead of the data dir's `control.token`.
+    #[arg(
+        long,
+        global = true,
+        env = "MICRO_CONTROL_TOKEN",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub credential: Option<String>,
+
+    /// What to do; without one, the node runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// How to run the node.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Flags for running a node.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run as a super node: reachable backbone, Kademlia server, higher connection limits.
+    #[arg(long = "super")]
+    pub super_node: bool,
+
+    /// Address to listen on (repeatable). [default: TCP and QUIC on 0.0.0.0, any port]
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<Multiaddr>,
+
+    /// Node to join through, a full multiaddr ending in /p2p/<PeerId> (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<BootstrapAddr>,
+
+    /// Kademlia mode. Super nodes always serve. [default: auto]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub kad_mode: Option<KadModeArg>,
+
+    /// How often to bootstrap and walk the DHT to learn new nodes, e.g. `60s`, `5m`.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub discovery_interval: Option<Duration>,
+}
+
+impl RunArgs {
+    /// Whether any flag for running a node was given (they make no sense with a command).
+    pub fn any_given(&self) -> bool {
+        self.super_node
+            || !self.listen.is_empty()
+            || !self.bootstrap.is_empty()
+            || self.kad_mode.is_some()
+            || self.discovery_interval.is_some()
+    }
+}
+
+/// `--kad-mode` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KadModeArg {
+    /// Serve once an external address is confirmed.
+    Auto,
+    /// Always serve Kademlia queries.
+    Server,
+    /// Never serve Kademlia queries.
+    Client,
+}
+
+impl From<KadModeArg> for KadMode {
+    fn from(arg: KadModeArg) -> Self {
+        match arg {
+            KadModeArg::Auto => KadMode::Auto,
+            KadModeArg::Server => KadMode::Server,
+            KadModeArg::Client => KadMode::Client,
+        }
+    }
+}
+
+/// Commands sent to a running node.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// This node: identity, role, addresses to share.
+    Id,
+    /// This node's connections.
+    Peers {
+        /// `graph`: the connections as a graph.
+        #[command(subcommand)]
+        view: Option<PeersView>,
+    },
+    /// The network as this node sees it.
+    Network {
+        /// Which view.
+        #[command(subcommand)]
+        view: NetworkView,
+    },
+}
+
+/// `peers` sub-views.
+#[derive(Debug, Subcommand)]
+pub enum PeersView {
+    /// This node and its connections as a graph.
+    Graph(GraphFormatArg),
+}
+
+/// `network` views.
+#[derive(Debug, Subcommand)]
+pub enum NetworkView {
+    /// Every node this node knows, with role, addresses, last seen and RTT.
+    Nodes,
+    /// How each known node is reached: direct or dialled, hops, latency.
+    Routes,
+    /// Crawl the network over peer exchange (bounded) and show the graph.
+    Graph {
+        /// Output format.
+        #[command(flatten)]
+        format: GraphFormatArg,
+        /// Farthest distance from this node to list.
+        #[arg(long)]
+        depth: Option<u32>,
+        /// Most nodes to list.
+        #[arg(long)]
+        max_nodes: Option<usize>,
+        /// Time budget for the crawl, e.g. `10s`.
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+    },
+}
+
+/// `--format` for graph views.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct GraphFormatArg {
+    /// `text` (tree and adjacency), `dot` (Graphviz) or `json`.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+    pub format: GraphFormat,
+}
+
+/// Graph output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// A tree from this node and an adjacency list.
+    Text,
+    /// Graphviz DOT.
+    Dot,
+    /// JSON.
+    Json,
+}
+
+/// Parses `250ms`, `10s`, `5m`, `1h` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 10s, 5m, 1h)"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` (use ms, s, m or h)"
+            ));
+        }
+    };
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_command_runs_a_node_with_repeated_bootstraps() {
+        let peer = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+        let cli = Cli::try_parse_from([
+            "micro-node",
+            "--super",
+            "--listen",
+            "/ip4/0.0.0.0/tcp/4001",
+            "--bootstrap",
+            &format!("/ip4/127.0.0.1/tcp/4002/p2p/{peer}"),
+            "--bootstrap",
+            &format!("/ip4/127.0.0.1/udp/4003/quic-v1/p2p/{peer}"),
+        ])
+        .expect("valid");
+        assert!(cli.command.is_none());
+        assert!(cli.run.super_node);
+        assert_eq!(cli.run.bootstrap.len(), 2);
+    }
+
+    #[test]
+    fn bootstrap_without_peer_id_is_a_clear_error() {
+        let err = Cli::try_parse_from(["micro-node", "--bootstrap", "/ip4/127.0.0.1/tcp/4001"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/p2p/"), "{err}");
+    }
+
+    #[test]
+    fn query_commands_take_global_flags_anywhere() {
+        let cli = Cli::try_parse_from([
+            "micro-node",
+            "network",
+            "graph",
+            "--json",
+            "--depth",
+            "2",
+            "--timeout",
+            "5s",
+        ])
+        .expect("valid");
+        assert!(cli.json);
+        match cli.command {
+            Some(Command::Network {
+                view: NetworkView::Graph { depth, timeout, .. },
+            }) => {
+                assert_eq!(depth, Some(2));
+                assert_eq!(timeout, Some(Duration::from_secs(5)));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_flags_are_noticed_before_commands() {
+        assert!(Cli::try_parse_from(["micro-node", "peers", "--super"]).is_err());
+        let cli = Cli::try_parse_from(["micro-node", "--super", "peers"]).expect("parses");
+        assert!(cli.run.any_given() && cli.command.is_some());
+        let cli =
+            Cli::try_parse_from(["micro-node", "--data-dir", "/tmp/x", "peers"]).expect("parses");
+        assert!(!cli.run.any_given());
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn duration_parsing_never_panics(s in ".{0,40}") {
+            let _ = parse_duration(&s);
+        }
+    }
+}

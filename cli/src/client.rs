@@ -1,0 +1,139 @@
+//! The control API client: finds the running node through its data dir and speaks `/v1`.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use micro_node::api::{ApiError, ControlFile};
+use micro_node::data_dir::files;
+use serde::de::DeserializeOwned;
+
+/// Extra time the client waits beyond what the node was asked to spend.
+const RESPONSE_GRACE: Duration = Duration::from_secs(10);
+
+/// A client bound to one node's control API.
+pub struct Client {
+    http: reqwest::Client,
+    addr: SocketAddr,
+    credential: String,
+    data_dir: PathBuf,
+}
+
+fn start_hint(data_dir: &Path) -> String {
+    if data_dir == micro_node::default_data_dir() {
+        "start one with `micro-node`".to_owned()
+    } else {
+        format!(
+            "start one with `micro-node --data-dir {}`",
+            data_dir.display()
+        )
+    }
+}
+
+impl Client {
+    /// Finds the node of `data_dir` (or at `control`), with the data dir's credential (or
+    /// `credential`).
+    pub fn new(
+        data_dir: &Path,
+        control: Option<SocketAddr>,
+        credential: Option<String>,
+    ) -> Result<Self> {
+        let not_running = || {
+            anyhow!(
+                "no node is running on {}; {}",
+                data_dir.display(),
+                start_hint(data_dir)
+            )
+        };
+        let addr = match control {
+            Some(addr) => addr,
+            None => {
+                let path = data_dir.join(files::CONTROL);
+                let text = match fs::read_to_string(&path) {
+                    Ok(text) => text,
+                    Err(e) if e.kind() == ErrorKind::NotFound => return Err(not_running()),
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot read {}", path.display()));
+                    }
+                };
+                let file: ControlFile = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not a control file", path.display()))?;
+                file.addr
+            }
+        };
+        let credential = match credential {
+            Some(secret) => secret,
+            None => {
+                let path = data_dir.join(files::CREDENTIAL);
+                match fs::read_to_string(&path) {
+                    Ok(secret) => secret.trim().to_owned(),
+                    Err(e) if e.kind() == ErrorKind::NotFound => return Err(not_running()),
+                    Err(e) => {
+                        return Err(e).with_context(|| {
+                            format!("cannot read the control credential {}", path.display())
+                        });
+                    }
+                }
+            }
+        };
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Self {
+            http,
+            addr,
+            credential,
+            data_dir: data_dir.to_owned(),
+        })
+    }
+
+    /// `GET /v1/<path>` and decode the JSON answer. `budget` is how long the node may work on
+    /// it; the client waits that plus a grace period.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        budget: Duration,
+    ) -> Result<T> {
+        let url = format!("http://{}{}{path}", self.addr, micro_node::api::API_PREFIX);
+        let response = self
+            .http
+            .get(&url)
+            .query(query)
+            .bearer_auth(&self.credential)
+            .timeout(budget + RESPONSE_GRACE)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    anyhow!(
+                        "no node is running on {} (nothing answers at {}); {}",
+                        self.data_dir.display(),
+                        self.addr,
+                        start_hint(&self.data_dir)
+                    )
+                } else {
+                    anyhow!("control API request to {url} failed: {e}")
+                }
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let detail = match response.json::<ApiError>().await {
+                Ok(err) => err.detail,
+                Err(_) => "no detail".to_owned(),
+            };
+            if status == reqwest::StatusCode::UNAUTHORIZED {
+                bail!("the node refused the credential (401 Unauthorized): {detail}");
+            }
+            bail!("the node answered {status}: {detail}");
+        }
+        response
+            .json()
+            .await
+            .with_context(|| format!("the node's answer to {url} is not what this CLI expects"))
+    }
+}

@@ -1,0 +1,102 @@
+//! `micro-node` with no command: run a node until SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use libp2p::multiaddr::Protocol;
+use micro_node::{NodeConfig, RunningNode};
+use micro_overlay::{Multiaddr, OverlayConfig};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info};
+
+use crate::args::RunArgs;
+
+/// How long an orderly shutdown may take before the process exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Maps flags onto the node's configuration.
+pub fn node_config(
+    data_dir: PathBuf,
+    control: Option<std::net::SocketAddr>,
+    run: RunArgs,
+) -> NodeConfig {
+    let mut overlay = if run.super_node {
+        OverlayConfig::super_node()
+    } else {
+        OverlayConfig::default()
+    };
+    if !run.listen.is_empty() {
+        overlay.listen = run.listen;
+    }
+    overlay.bootstrap = run.bootstrap;
+    if let Some(mode) = run.kad_mode {
+        overlay.kad_mode = mode.into();
+    }
+    if let Some(interval) = run.discovery_interval {
+        overlay.discovery_interval = interval;
+    }
+    let mut config = NodeConfig {
+        data_dir,
+        overlay,
+        ..NodeConfig::default()
+    };
+    if let Some(addr) = control {
+        config.control.addr = addr;
+    }
+    config
+}
+
+/// Starts the node, prints how to join it, and runs until a signal.
+pub async fn run(config: NodeConfig) -> Result<()> {
+    let role = config.overlay.role;
+    let node = RunningNode::start(config).await?;
+    print_banner(&node, role);
+
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = int.recv() => info!("SIGINT received"),
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, node.shutdown())
+        .await
+        .is_err()
+    {
+        error!("shutdown took longer than {SHUTDOWN_GRACE:?}; exiting anyway");
+        anyhow::bail!("shutdown did not finish within {SHUTDOWN_GRACE:?}");
+    }
+    Ok(())
+}
+
+fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
+}
+
+fn print_banner(node: &RunningNode, role: micro_overlay::Role) {
+    println!("micro-node {} ({role} node)", env!("CARGO_PKG_VERSION"));
+    println!("peer id:   {}", node.peer_id());
+    println!("data dir:  {}", node.data_dir().display());
+    println!("control:   http://{}", node.control_addr());
+    println!("listening:");
+    for addr in node.listen_addrs() {
+        println!("  {addr}");
+    }
+    let mut shareable: Vec<&Multiaddr> = node
+        .listen_addrs()
+        .iter()
+        .filter(|a| !is_loopback(a))
+        .collect();
+    if shareable.is_empty() {
+        shareable = node.listen_addrs().iter().collect();
+    }
+    println!("join this node with:");
+    for addr in shareable {
+        println!("  micro-node --bootstrap {addr}");
+    }
+    println!("ready: control API at {}", node.control_addr());
+}

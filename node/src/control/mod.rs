@@ -1,0 +1,80 @@
+//! The control API: HTTP/JSON on loopback, every request authenticated with the node's
+//! bearer credential. The CLI is its client.
+
+mod auth;
+mod routes;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use micro_overlay::Overlay;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::NodeError;
+use crate::api::ApiError;
+use crate::config::ControlConfig;
+use crate::credential::Credential;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub overlay: Overlay,
+    pub config: ControlConfig,
+}
+
+/// Binds the control address, refusing anything but loopback.
+pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
+    if !addr.ip().is_loopback() {
+        return Err(NodeError::ControlNotLoopback(addr));
+    }
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::ControlBind { addr, source })
+}
+
+/// Serves the API on `listener` until `shutdown` turns true.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    overlay: Overlay,
+    config: ControlConfig,
+    credential: Credential,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let app = router(AppState { overlay, config }, credential);
+    let addr = listener.local_addr().ok();
+    info!(?addr, "control API listening");
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        warn!(error = %e, "control API stopped with an error");
+    }
+}
+
+fn router(state: AppState, credential: Credential) -> Router {
+    routes::routes()
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(
+            credential,
+            auth::require_credential,
+        ))
+        .with_state(state)
+}
+
+/// An error response in Micro's model.
+pub(crate) fn error(status: StatusCode, detail: impl Into<String>) -> Response {
+    let body = ApiError {
+        id: "micro.node.control".to_owned(),
+        code: status.as_u16(),
+        detail: detail.into(),
+        status: status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    (status, axum::Json(body)).into_response()
+}
