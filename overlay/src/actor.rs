@@ -688,6 +688,7 @@ impl EventLoop {
                 peer, addresses, ..
             } => {
                 self.book.routable(peer, addresses.iter().cloned());
+                self.emit(OverlayEvent::RoutingUpdated { peer });
             }
             kad::Event::OutboundQueryProgressed {
                 result: kad::QueryResult::Bootstrap(result),

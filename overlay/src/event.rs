@@ -35,6 +35,11 @@ pub enum OverlayEvent {
         /// Its advertised role, if it is a Micro node.
         role: Option<Role>,
     },
+    /// Kademlia added or updated `peer` in the routing table.
+    RoutingUpdated {
+        /// The peer.
+        peer: PeerId,
+    },
     /// The node is connected and its first Kademlia bootstrap finished.
     Joined {
         /// Time since the overlay started.

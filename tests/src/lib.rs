@@ -1,1 +1,127 @@
-//! placeholder
+//! Shared helpers for the multi-node tests (`tests/tests/`) and the end-to-end tests that run
+//! the `micro-node` binary (`cli/tests/`).
+//!
+//! Nodes run on `127.0.0.1` only. Waiting is always on a condition or an event with a
+//! deadline, never a fixed sleep.
+
+pub mod process;
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use libp2p::multiaddr::Protocol;
+use micro_node::overlay::{BootstrapAddr, KadMode, Multiaddr, OverlayConfig, OverlayEvent, Role};
+use micro_node::{NodeConfig, RunningNode};
+use tokio::sync::broadcast;
+use tokio::time::{Instant, MissedTickBehavior, interval};
+
+/// How often [`eventually`] re-checks its condition.
+const RECHECK: Duration = Duration::from_millis(50);
+
+/// Installs a `tracing` subscriber for tests (honours `RUST_LOG`; quiet by default).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// An overlay config for a test node: loopback TCP only, Kademlia server mode, and short
+/// intervals so discovery happens within a test's patience.
+pub fn overlay_config(role: Role, bootstrap: Vec<BootstrapAddr>) -> OverlayConfig {
+    let base = match role {
+        Role::Super => OverlayConfig::super_node(),
+        Role::Peer => OverlayConfig::default(),
+    };
+    OverlayConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("static multiaddr")],
+        bootstrap,
+        kad_mode: KadMode::Server,
+        discovery_interval: Duration::from_secs(1),
+        backbone_interval: Duration::from_millis(500),
+        bootstrap_backoff_min: Duration::from_millis(100),
+        bootstrap_backoff_max: Duration::from_millis(800),
+        idle_connection_timeout: Duration::from_secs(120),
+        ..base
+    }
+}
+
+/// A node config on `data_dir` with the control API on any free loopback port.
+pub fn node_config(data_dir: &Path, overlay: OverlayConfig) -> NodeConfig {
+    let mut config = NodeConfig {
+        data_dir: data_dir.to_owned(),
+        overlay,
+        ..NodeConfig::default()
+    };
+    config.control.addr = "127.0.0.1:0".parse().expect("static socket address");
+    config
+}
+
+/// Starts a test node on `data_dir`.
+pub async fn start_node(
+    data_dir: &Path,
+    role: Role,
+    bootstrap: Vec<BootstrapAddr>,
+) -> Result<RunningNode> {
+    Ok(RunningNode::start(node_config(data_dir, overlay_config(role, bootstrap))).await?)
+}
+
+/// The node's first TCP listen address, as a bootstrap address for others.
+pub fn bootstrap_addr(node: &RunningNode) -> BootstrapAddr {
+    let addr: &Multiaddr = node
+        .listen_addrs()
+        .iter()
+        .find(|a| a.iter().any(|p| matches!(p, Protocol::Tcp(_))))
+        .expect("test nodes listen on TCP");
+    BootstrapAddr {
+        peer_id: node.peer_id(),
+        addr: addr.clone(),
+    }
+}
+
+/// Waits until `check` returns true, re-checking every 50 ms, for at most `timeout`.
+/// Fails with `what` and the last state `check` reported.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut tick = interval(RECHECK);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if check().await? {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+    }
+}
+
+/// Waits for the first event matching `pred`, for at most `timeout`.
+pub async fn next_event(
+    events: &mut broadcast::Receiver<OverlayEvent>,
+    timeout: Duration,
+    mut pred: impl FnMut(&OverlayEvent) -> bool,
+) -> Result<OverlayEvent> {
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(event) if pred(&event) => return Ok(event),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => bail!("overlay stopped"),
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, wait).await {
+        Ok(result) => result,
+        Err(_) => bail!("no matching overlay event within {timeout:?}"),
+    }
+}
