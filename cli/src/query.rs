@@ -25,17 +25,16 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
+fn print_text(text: String) -> Result<()> {
+    print!("{text}");
+    Ok(())
+}
+
 fn print_graph(graph: &NetworkGraph, format: GraphFormat, json: bool) -> Result<()> {
     match (json, format) {
         (true, _) | (_, GraphFormat::Json) => print_json(graph),
-        (false, GraphFormat::Dot) => {
-            print!("{}", render::graph_dot(graph));
-            Ok(())
-        }
-        (false, GraphFormat::Text) => {
-            print!("{}", render::graph_text(graph));
-            Ok(())
-        }
+        (false, GraphFormat::Dot) => print_text(render::graph_dot(graph)),
+        (false, GraphFormat::Text) => print_text(render::graph_text(graph)),
     }
 }
 
@@ -47,7 +46,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
             if json {
                 print_json(&info)
             } else {
-                Ok(print!("{}", render::id(&info)))
+                print_text(render::id(&info))
             }
         }
         Command::Peers { view: None } => {
@@ -55,7 +54,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
             if json {
                 print_json(&peers)
             } else {
-                Ok(print!("{}", render::peers(&peers, now_ms())))
+                print_text(render::peers(&peers, now_ms()))
             }
         }
         Command::Peers {
@@ -71,7 +70,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
             if json {
                 print_json(&nodes)
             } else {
-                Ok(print!("{}", render::nodes(&nodes, now_ms())))
+                print_text(render::nodes(&nodes, now_ms()))
             }
         }
         Command::Network {
@@ -81,7 +80,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
             if json {
                 print_json(&routes)
             } else {
-                Ok(print!("{}", render::routes(&routes)))
+                print_text(render::routes(&routes))
             }
         }
         Command::Network {
