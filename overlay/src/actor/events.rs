@@ -1,0 +1,197 @@
+//! Swarm and behaviour events: connections, identify, ping and Kademlia.
+
+use std::time::SystemTime;
+
+use libp2p::core::ConnectedPoint;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, identify, kad, ping};
+use tracing::{debug, info, warn};
+
+use crate::Role;
+use crate::behaviour::{BehaviourEvent, KAD_PROTOCOL};
+use crate::event::{Direction, OverlayEvent};
+use crate::peer_book::unix_ms;
+
+use super::{Conn, EventLoop};
+
+impl EventLoop {
+    pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                info!(addr = %self.share_addr(&address), "listening");
+                if let Some(Some(addrs)) = self.listeners.get_mut(&listener_id) {
+                    addrs.push(address.clone());
+                }
+                self.listen_addrs.push(address.clone());
+                self.emit(OverlayEvent::Listening { addr: address });
+                self.wake_listening_waiters();
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| a != &address);
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                addresses,
+            } => {
+                warn!(?addresses, ?reason, "listener closed");
+                self.listen_addrs.retain(|a| !addresses.contains(a));
+                if let Some(state) = self.listeners.get_mut(&listener_id) {
+                    *state = None;
+                }
+                self.wake_listening_waiters();
+            }
+            SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => self.on_connected(peer_id, connection_id, &endpoint),
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                cause,
+                ..
+            } => {
+                debug!(peer = %peer_id, ?cause, "connection closed");
+                if let Some(conns) = self.connections.get_mut(&peer_id) {
+                    conns.retain(|c| c.id != connection_id);
+                    if conns.is_empty() {
+                        self.connections.remove(&peer_id);
+                        self.book.disconnected(peer_id);
+                        self.emit(OverlayEvent::PeerDisconnected { peer: peer_id });
+                    }
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                let is_bootstrap =
+                    peer_id.is_some_and(|p| self.config.bootstrap.iter().any(|b| b.peer_id == p));
+                if is_bootstrap {
+                    warn!(peer = ?peer_id, %error, "bootstrap node did not answer");
+                } else {
+                    debug!(peer = ?peer_id, %error, "outgoing connection failed");
+                }
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                debug!(%error, "incoming connection failed");
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_connected(
+        &mut self,
+        peer: PeerId,
+        id: ConnectionId,
+        endpoint: &ConnectedPoint,
+    ) {
+        let (remote, direction) = match endpoint {
+            ConnectedPoint::Dialer { address, .. } => (address.clone(), Direction::Outbound),
+            ConnectedPoint::Listener { send_back_addr, .. } => {
+                (send_back_addr.clone(), Direction::Inbound)
+            }
+        };
+        let first = !self.connections.contains_key(&peer);
+        let was_alone = self.connections.is_empty();
+        self.connections.entry(peer).or_default().push(Conn {
+            id,
+            remote: remote.clone(),
+            direction,
+            since_unix_ms: unix_ms(SystemTime::now()),
+        });
+        let dialed = (direction == Direction::Outbound).then(|| remote.clone());
+        self.book.connected(peer, dialed);
+        if first {
+            debug!(%peer, %remote, ?direction, "peer connected");
+            self.emit(OverlayEvent::PeerConnected {
+                peer,
+                endpoint: remote,
+            });
+        }
+        if was_alone {
+            self.bootstrap.backoff = self.config.bootstrap_backoff_min;
+            self.bootstrap.attempts = 0;
+            self.start_kad_bootstrap();
+        }
+    }
+
+    pub(super) fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                self.on_identified(peer_id, info)
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            }) => self.book.rtt(peer, rtt),
+            BehaviourEvent::Kad(event) => self.on_kad_event(event),
+            BehaviourEvent::Peers(event) => self.on_peers_event(event),
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_identified(&mut self, peer: PeerId, info: identify::Info) {
+        let role = Role::from_agent_version(&info.agent_version);
+        debug!(%peer, agent = %info.agent_version, ?role, "identified");
+        let listen: Vec<Multiaddr> = info
+            .listen_addrs
+            .iter()
+            .take(self.config.max_addrs_per_peer)
+            .cloned()
+            .collect();
+        self.book
+            .identified(peer, &info.agent_version, listen.clone());
+        if info.protocols.contains(&KAD_PROTOCOL) {
+            for addr in listen {
+                self.swarm.behaviour_mut().kad.add_address(&peer, addr);
+            }
+            if !self.bootstrapping && !self.joined {
+                self.start_kad_bootstrap();
+            }
+        } else if !self.bootstrapping {
+            // The peer serves no DHT (a client-mode peer): being connected is all there is.
+            self.mark_joined();
+        }
+        if self.config.role == Role::Super && role == Some(Role::Super) {
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .add_explicit_peer(&peer);
+        }
+        self.emit(OverlayEvent::PeerIdentified { peer, role });
+    }
+
+    pub(super) fn on_kad_event(&mut self, event: kad::Event) {
+        match event {
+            kad::Event::RoutingUpdated {
+                peer, addresses, ..
+            } => {
+                self.book.routable(peer, addresses.iter().cloned());
+                self.emit(OverlayEvent::RoutingUpdated { peer });
+            }
+            kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::Bootstrap(result),
+                step,
+                ..
+            } => {
+                if let Err(e) = &result {
+                    debug!(error = ?e, "kademlia bootstrap step failed");
+                }
+                if step.last {
+                    self.bootstrapping = false;
+                    self.mark_joined();
+                }
+            }
+            kad::Event::ModeChanged { new_mode } => {
+                info!(mode = %new_mode, "kademlia mode changed")
+            }
+            other => debug!(event = ?other, "kademlia event"),
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! The overlay actor: the one task that owns the libp2p [`Swarm`].
+//!
+//! It serves [`Command`]s from [`Overlay`] handles, turns swarm events into peer-book updates
+//! and [`OverlayEvent`]s, keeps a peer node joined (bootstrap with backoff) and keeps a super
+//! node in the backbone mesh.
+
+mod events;
+mod peers;
+mod upkeep;
+mod views;
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::core::transport::ListenerId;
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::OutboundRequestId;
+use libp2p::swarm::ConnectionId;
+use libp2p::{Multiaddr, PeerId, Swarm};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior, interval};
+use tracing::info;
+
+use crate::behaviour::Behaviour;
+use crate::config::OverlayConfig;
+use crate::event::{Direction, LocalInfo, OverlayEvent, PeerConnection};
+use crate::handle::Overlay;
+use crate::peer_book::{NodeInfo, PeerBook, Route};
+use crate::peer_exchange::PeerList;
+use crate::transport::build_swarm;
+use crate::{OverlayError, proto};
+
+/// How often the actor checks its timers (bootstrap retry, backbone upkeep).
+const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
+
+/// A request to the actor; each carries its own reply channel.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Info {
+        reply: oneshot::Sender<LocalInfo>,
+    },
+    ConnectedPeers {
+        reply: oneshot::Sender<Vec<PeerConnection>>,
+    },
+    KnownNodes {
+        reply: oneshot::Sender<Vec<NodeInfo>>,
+    },
+    Routes {
+        reply: oneshot::Sender<Vec<Route>>,
+    },
+    AskPeers {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        reply: oneshot::Sender<Result<PeerList, OverlayError>>,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), OverlayError>>,
+    },
+    WaitListening {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// Who is waiting for a peer-exchange reply.
+enum PendingAsk {
+    /// A caller of [`Overlay::ask_peers`].
+    Caller(oneshot::Sender<Result<PeerList, OverlayError>>),
+    /// The backbone upkeep of a super node; the reply only feeds the peer book.
+    Backbone,
+}
+
+/// One open connection.
+struct Conn {
+    id: ConnectionId,
+    remote: Multiaddr,
+    direction: Direction,
+    since_unix_ms: u64,
+}
+
+/// Bootstrap retry state of a node that has `--bootstrap` addresses.
+struct Bootstrap {
+    backoff: Duration,
+    next_attempt: Instant,
+    attempts: u32,
+}
+
+/// The actor's state. Created by [`spawn`], run by [`EventLoop::run`].
+pub(crate) struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    config: OverlayConfig,
+    commands: mpsc::Receiver<Command>,
+    events: broadcast::Sender<OverlayEvent>,
+    book: PeerBook,
+    connections: HashMap<PeerId, Vec<Conn>>,
+    pending_asks: HashMap<OutboundRequestId, (PeerId, PendingAsk)>,
+    /// Every listener and the addresses it reported; empty until its first report, `None`
+    /// once it closed.
+    listeners: HashMap<ListenerId, Option<Vec<Multiaddr>>>,
+    listen_addrs: Vec<Multiaddr>,
+    listening_waiters: Vec<oneshot::Sender<Vec<Multiaddr>>>,
+    bootstrap: Bootstrap,
+    next_backbone: Instant,
+    joined: bool,
+    bootstrapping: bool,
+    started: Instant,
+}
+
+/// Builds the swarm, binds every listen address (so a port in use fails here, not later),
+/// dials the bootstrap nodes and spawns the actor.
+pub fn spawn(
+    key: Keypair,
+    config: OverlayConfig,
+) -> Result<(Overlay, tokio::task::JoinHandle<()>), OverlayError> {
+    let local_peer_id = key.public().to_peer_id();
+    let mut swarm = build_swarm(key, &config)?;
+    let mut listeners = HashMap::with_capacity(config.listen.len());
+    for addr in &config.listen {
+        ensure_tcp_port_free(addr)?;
+        let id = swarm
+            .listen_on(addr.clone())
+            .map_err(|e| OverlayError::Listen {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+        listeners.insert(id, Some(Vec::new()));
+    }
+    let (command_tx, command_rx) = mpsc::channel(config.command_capacity.max(1));
+    let (event_tx, _) = broadcast::channel(config.event_capacity.max(1));
+    let now = Instant::now();
+    let mut event_loop = EventLoop {
+        book: PeerBook::new(
+            local_peer_id,
+            config.peer_book_capacity,
+            config.max_addrs_per_peer,
+        ),
+        bootstrap: Bootstrap {
+            backoff: config.bootstrap_backoff_min,
+            next_attempt: now + config.bootstrap_backoff_min,
+            attempts: 0,
+        },
+        next_backbone: now + config.backbone_interval,
+        swarm,
+        config,
+        commands: command_rx,
+        events: event_tx.clone(),
+        connections: HashMap::new(),
+        pending_asks: HashMap::new(),
+        listeners,
+        listen_addrs: Vec::new(),
+        listening_waiters: Vec::new(),
+        joined: false,
+        bootstrapping: false,
+        started: now,
+    };
+    event_loop.dial_bootstrap_nodes();
+    let handle = Overlay {
+        local_peer_id,
+        commands: command_tx,
+        events: event_tx,
+    };
+    let task = tokio::spawn(event_loop.run());
+    Ok((handle, task))
+}
+
+/// libp2p binds TCP listeners with `SO_REUSEPORT`, so a second process on the same port
+/// would silently share it. Binding once without it first turns that into a clear error.
+fn ensure_tcp_port_free(addr: &Multiaddr) -> Result<(), OverlayError> {
+    let mut ip = None;
+    let mut port = None;
+    for proto in addr.iter() {
+        match proto {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    match (ip, port) {
+        (Some(ip), Some(port)) if port != 0 => {
+            TcpListener::bind((ip, port))
+                .map(drop)
+                .map_err(|e| OverlayError::Listen {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })
+        }
+        _ => Ok(()),
+    }
+}
+
+impl EventLoop {
+    /// Runs until shutdown is asked for or every handle is dropped.
+    pub(crate) async fn run(mut self) {
+        let mut tick = interval(MAINTENANCE_TICK);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut walk = interval(self.config.discovery_interval);
+        walk.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown { reply }) => {
+                        self.close();
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(command) => self.on_command(command),
+                    None => {
+                        self.close();
+                        return;
+                    }
+                },
+                _ = tick.tick() => self.maintain(),
+                _ = walk.tick() => self.random_walk(),
+            }
+        }
+    }
+
+    fn emit(&self, event: OverlayEvent) {
+        // No subscriber is fine: events are informational.
+        let _ = self.events.send(event);
+    }
+
+    fn close(&mut self) {
+        info!("overlay shutting down: closing listeners and connections");
+        let ids: Vec<ListenerId> = self.listeners.drain().map(|(id, _)| id).collect();
+        for id in ids {
+            self.swarm.remove_listener(id);
+        }
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// Answers [`Command::WaitListening`] once every listener reported an address or closed.
+    fn wake_listening_waiters(&mut self) {
+        let all_reported = self
+            .listeners
+            .values()
+            .all(|state| state.as_ref().is_none_or(|addrs| !addrs.is_empty()));
+        if all_reported {
+            let addrs: Vec<Multiaddr> = self
+                .listen_addrs
+                .iter()
+                .map(|a| self.share_addr(a))
+                .collect();
+            for waiter in self.listening_waiters.drain(..) {
+                let _ = waiter.send(addrs.clone());
+            }
+        }
+    }
+
+    fn share_addr(&self, addr: &Multiaddr) -> Multiaddr {
+        addr.clone()
+            .with_p2p(*self.swarm.local_peer_id())
+            .unwrap_or_else(|a| a)
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Info { reply } => {
+                let _ = reply.send(self.local_info());
+            }
+            Command::ConnectedPeers { reply } => {
+                let _ = reply.send(self.connected_peers());
+            }
+            Command::KnownNodes { reply } => {
+                let _ = reply.send(self.known_nodes());
+            }
+            Command::Routes { reply } => {
+                let _ = reply.send(self.book.routes());
+            }
+            Command::AskPeers {
+                peer,
+                mut addrs,
+                reply,
+            } => {
+                if peer == *self.swarm.local_peer_id() {
+                    let _ = reply.send(Ok(self.local_peer_list(usize::MAX)));
+                    return;
+                }
+                if let Some(node) = self.book.get(&peer) {
+                    addrs.extend(node.addrs.iter().cloned());
+                }
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .peers
+                    .send_request_with_addresses(
+                        &peer,
+                        proto::PeersRequest {
+                            max_peers: self.config.peer_exchange.max_peers_per_reply as u32,
+                        },
+                        addrs,
+                    );
+                self.pending_asks
+                    .insert(id, (peer, PendingAsk::Caller(reply)));
+            }
+            Command::Dial { addr, reply } => {
+                let result = self
+                    .swarm
+                    .dial(addr.clone())
+                    .map_err(|e| OverlayError::Dial {
+                        addr,
+                        reason: e.to_string(),
+                    });
+                let _ = reply.send(result);
+            }
+            Command::WaitListening { reply } => {
+                self.listening_waiters.push(reply);
+                self.wake_listening_waiters();
+            }
+            Command::Shutdown { .. } => unreachable!("handled by run()"),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Staying joined: bootstrap retries with backoff, the super-node backbone, DHT walks.
+
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::{Multiaddr, PeerId, kad};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::event::OverlayEvent;
+use crate::peer_book::NodeInfo;
+use crate::{Role, proto};
+
+use super::{EventLoop, PendingAsk};
+
+impl EventLoop {
+    pub(super) fn dial_bootstrap_nodes(&mut self) {
+        for boot in self.config.bootstrap.clone() {
+            let addr_without_p2p: Multiaddr = boot
+                .addr
+                .iter()
+                .filter(|p| !matches!(p, Protocol::P2p(_)))
+                .collect();
+            self.swarm
+                .behaviour_mut()
+                .kad
+                .add_address(&boot.peer_id, addr_without_p2p.clone());
+            let opts = DialOpts::peer_id(boot.peer_id)
+                .addresses(vec![addr_without_p2p])
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if let Err(e) = self.swarm.dial(opts) {
+                debug!(peer = %boot.peer_id, error = %e, "bootstrap dial not started");
+            }
+        }
+    }
+
+    pub(super) fn maintain(&mut self) {
+        let now = Instant::now();
+        let alone = self.swarm.connected_peers().next().is_none();
+        if alone && !self.config.bootstrap.is_empty() && now >= self.bootstrap.next_attempt {
+            self.bootstrap.attempts += 1;
+            let retry_in = self.bootstrap.backoff;
+            warn!(
+                attempt = self.bootstrap.attempts,
+                retry_in_secs = retry_in.as_secs_f32(),
+                "no peer connected; dialling {} bootstrap node(s) again",
+                self.config.bootstrap.len()
+            );
+            self.dial_bootstrap_nodes();
+            self.bootstrap.next_attempt = now + retry_in;
+            self.bootstrap.backoff = (retry_in * 2).min(self.config.bootstrap_backoff_max);
+            self.emit(OverlayEvent::Alone { retry_in });
+        }
+        if self.config.role == Role::Super && now >= self.next_backbone {
+            self.next_backbone = now + self.config.backbone_interval;
+            self.tend_backbone();
+        }
+    }
+
+    /// Super nodes: ask connected supers for their peers (to learn more supers) and dial every
+    /// known super that is not connected.
+    pub(super) fn tend_backbone(&mut self) {
+        let supers: Vec<NodeInfo> = self
+            .book
+            .iter()
+            .filter(|n| n.role == Some(Role::Super))
+            .cloned()
+            .collect();
+        for node in supers {
+            if node.connected {
+                let id = self.swarm.behaviour_mut().peers.send_request(
+                    &node.peer_id,
+                    proto::PeersRequest {
+                        max_peers: self.config.peer_exchange.max_peers_per_reply as u32,
+                    },
+                );
+                self.pending_asks
+                    .insert(id, (node.peer_id, PendingAsk::Backbone));
+            } else if !node.addrs.is_empty() {
+                debug!(peer = %node.peer_id, "dialling super node to keep the backbone meshed");
+                let opts = DialOpts::peer_id(node.peer_id)
+                    .addresses(node.addrs.clone())
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build();
+                let _ = self.swarm.dial(opts);
+            }
+        }
+    }
+
+    pub(super) fn random_walk(&mut self) {
+        if self.swarm.connected_peers().next().is_some() {
+            self.swarm
+                .behaviour_mut()
+                .kad
+                .get_closest_peers(PeerId::random());
+        }
+    }
+
+    pub(super) fn start_kad_bootstrap(&mut self) {
+        match self.swarm.behaviour_mut().kad.bootstrap() {
+            Ok(_) => self.bootstrapping = true,
+            // Nobody in the routing table yet: identify will add the peer, then we retry.
+            Err(kad::NoKnownPeers()) => debug!("kademlia bootstrap deferred: routing table empty"),
+        }
+    }
+
+    pub(super) fn mark_joined(&mut self) {
+        if self.joined || self.connections.is_empty() {
+            return;
+        }
+        self.joined = true;
+        let elapsed = self.started.elapsed();
+        let peers = self.connections.len();
+        info!(
+            peers,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "joined the network"
+        );
+        self.emit(OverlayEvent::Joined { elapsed, peers });
+    }
+}
