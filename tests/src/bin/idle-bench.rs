@@ -139,7 +139,7 @@ fn main() -> Result<()> {
         "process start → control API ready", hub_ready
     );
     println!(
-        "{:<44} {:>12?} {:>12?}",
+        "{:<44} {:>12.1?} {:>12.1?}",
         "process start → joined (p50, max)",
         percentile(&to_joined, 0.5),
         percentile(&to_joined, 1.0)
