@@ -135,7 +135,7 @@ fn main() -> Result<()> {
         )
     );
     println!(
-        "{:<44} {:>12?}",
+        "{:<44} {:>12.1?}",
         "process start → control API ready", hub_ready
     );
     println!(
