@@ -12,6 +12,7 @@ pub mod data_dir;
 mod error;
 pub mod identity;
 mod node;
+pub mod registry;
 
 pub use config::{ControlConfig, NodeConfig, default_data_dir};
 pub use credential::Credential;
