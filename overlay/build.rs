@@ -2,7 +2,7 @@
 //! so building needs no `protoc` on the machine.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/peers.proto"];
+    let protos = ["proto/peers.proto", "proto/rpc.proto"];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

@@ -44,7 +44,7 @@ impl RunningNode {
                 addr: config.control.addr,
                 source,
             })?;
-        let (overlay, overlay_task) = micro_overlay::spawn(key, config.overlay)?;
+        let (overlay, _inbound, overlay_task) = micro_overlay::spawn(key.clone(), config.overlay)?;
         let listen_addrs =
             match tokio::time::timeout(config.control.listen_timeout, overlay.listening()).await {
                 Ok(addrs) => addrs?,

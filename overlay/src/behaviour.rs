@@ -1,13 +1,11 @@
 //! The composed libp2p behaviour: one field per protocol the node speaks.
 
-use std::time::Duration;
-
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{StreamProtocol, connection_limits, gossipsub, identify, kad, ping, request_response};
 
 use crate::config::{KadMode, OverlayConfig, non_zero};
-use crate::peer_exchange;
+use crate::{peer_exchange, rpc};
 
 /// Kademlia protocol name of the Micro network (not the public IPFS DHT).
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/micro/kad/1.0.0");
@@ -30,6 +28,19 @@ pub(crate) struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     /// `/micro/peers/1.0.0`: asks a node who it is connected to.
     pub peers: request_response::Behaviour<peer_exchange::Codec>,
+    /// `/micro/rpc/1.0.0`: calls to services.
+    pub rpc: request_response::Behaviour<rpc::Codec>,
+}
+
+/// Gossipsub message id: SHA-256 of topic and payload, so the same content published twice
+/// (or by two nodes) is delivered once.
+fn content_message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(message.topic.as_str().as_bytes());
+    hash.update([0]);
+    hash.update(&message.data);
+    gossipsub::MessageId::from(hash.finalize().to_vec())
 }
 
 /// Why the behaviour could not be built.
@@ -59,7 +70,10 @@ impl Behaviour {
 
         let mut kad_config = kad::Config::new(KAD_PROTOCOL);
         kad_config.set_periodic_bootstrap_interval(Some(config.discovery_interval));
-        kad_config.set_query_timeout(Duration::from_secs(30));
+        kad_config.set_query_timeout(config.kad_query_timeout);
+        // Only provider records are used; inbound ones are checked before storing and
+        // arbitrary values are refused (see the actor's Kademlia handler).
+        kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
         let mut kad =
             kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
         kad.set_mode(match config.effective_kad_mode() {
@@ -70,6 +84,10 @@ impl Behaviour {
 
         let gossipsub_config = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Strict)
+            // The node validates every message and reports back, so invalid ones are not
+            // forwarded and count against the sender's score.
+            .validate_messages()
+            .message_id_fn(content_message_id)
             .max_transmit_size(config.gossip_max_message_bytes)
             .build()
             .map_err(|e| BehaviourError(e.to_string()))?;
@@ -81,7 +99,7 @@ impl Behaviour {
 
         let pex = &config.peer_exchange;
         let peers = request_response::Behaviour::with_codec(
-            peer_exchange::Codec::new(pex.max_message_bytes),
+            peer_exchange::Codec::symmetric(pex.max_message_bytes),
             [(
                 peer_exchange::PROTOCOL,
                 request_response::ProtocolSupport::Full,
@@ -91,7 +109,16 @@ impl Behaviour {
                 .with_max_concurrent_streams(non_zero(pex.max_concurrent_streams).get()),
         );
 
+        let rpc = request_response::Behaviour::with_codec(
+            rpc::Codec::new(config.rpc.max_request_bytes, config.rpc.max_response_bytes),
+            [(rpc::PROTOCOL, request_response::ProtocolSupport::Full)],
+            request_response::Config::default()
+                .with_request_timeout(config.rpc.max_timeout)
+                .with_max_concurrent_streams(non_zero(config.rpc.max_concurrent_streams).get()),
+        );
+
         Ok(Self {
+            rpc,
             limits,
             identify,
             ping,

@@ -8,6 +8,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 
 use crate::Role;
+use crate::rpc::RpcConfig;
 
 /// How the node runs Kademlia.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,6 +61,13 @@ pub struct OverlayConfig {
     pub max_addrs_per_peer: usize,
     /// Largest gossipsub message sent or accepted, in bytes.
     pub gossip_max_message_bytes: usize,
+    /// RPC protocol bounds.
+    pub rpc: RpcConfig,
+    /// Capacity of the channel of [`crate::Inbound`] traffic to the node. When full, inbound
+    /// RPCs are answered 503 at once and gossip is ignored (not forwarded).
+    pub inbound_capacity: usize,
+    /// Longest a Kademlia query (provider lookup, bootstrap) may run.
+    pub kad_query_timeout: Duration,
 }
 
 impl Default for OverlayConfig {
@@ -88,6 +96,9 @@ impl Default for OverlayConfig {
             peer_book_capacity: 10_000,
             max_addrs_per_peer: 8,
             gossip_max_message_bytes: 256 * 1024,
+            rpc: RpcConfig::default(),
+            inbound_capacity: 1024,
+            kad_query_timeout: Duration::from_secs(10),
         }
     }
 }

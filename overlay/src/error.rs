@@ -47,6 +47,12 @@ pub enum OverlayError {
         /// Why.
         reason: String,
     },
+    /// A gossipsub operation failed.
+    #[error("gossip: {0}")]
+    Gossip(String),
+    /// A DHT operation failed.
+    #[error("DHT: {0}")]
+    Dht(String),
     /// A peer-exchange reply was well-formed but broke a limit.
     #[error("peer {peer} sent an invalid peer list: {source}")]
     InvalidPeerList {

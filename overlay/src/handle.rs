@@ -1,5 +1,8 @@
 //! [`Overlay`]: the cheap, clonable handle every other part of the node holds.
 
+use std::time::Duration;
+
+use libp2p::gossipsub::MessageAcceptance;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -8,6 +11,8 @@ use crate::actor::Command;
 use crate::event::{LocalInfo, OverlayEvent, PeerConnection};
 use crate::peer_book::{NodeInfo, Route};
 use crate::peer_exchange::PeerList;
+use crate::rpc::{GossipMessage, RpcFailure};
+use crate::rpc_proto::{RpcRequest, RpcResponse};
 
 /// A handle to the overlay actor. Each method sends one command and awaits its reply; when
 /// the actor has stopped every method returns [`OverlayError::Stopped`].
@@ -81,6 +86,86 @@ impl Overlay {
     /// `/p2p/<PeerId>`.
     pub async fn listening(&self) -> Result<Vec<Multiaddr>, OverlayError> {
         self.ask(|reply| Command::WaitListening { reply }).await
+    }
+
+    /// Calls `peer` (dialling it at `addrs` or the addresses the peer book knows, if needed)
+    /// and waits at most `timeout` (capped by the RPC config's `max_timeout`) for its answer.
+    pub async fn rpc(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        request: RpcRequest,
+        timeout: Duration,
+    ) -> Result<RpcResponse, RpcFailure> {
+        let (tx, rx) = oneshot::channel();
+        let command = Command::Rpc {
+            peer,
+            addrs,
+            request,
+            reply: tx,
+        };
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| RpcFailure::Stopped)?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(RpcFailure::Stopped),
+            Err(_) => Err(RpcFailure::Timeout { peer }),
+        }
+    }
+
+    /// Subscribes to a gossipsub topic; its messages arrive as [`Inbound::Gossip`]. Returns
+    /// false if already subscribed.
+    pub async fn subscribe_topic(&self, topic: &str) -> Result<bool, OverlayError> {
+        let topic = topic.to_owned();
+        self.ask(|reply| Command::Subscribe { topic, reply })
+            .await?
+    }
+
+    /// Leaves a gossipsub topic. Returns false if not subscribed.
+    pub async fn unsubscribe_topic(&self, topic: &str) -> Result<bool, OverlayError> {
+        let topic = topic.to_owned();
+        self.ask(|reply| Command::Unsubscribe { topic, reply })
+            .await
+    }
+
+    /// Publishes on a gossipsub topic; returns how many subscribed peers it went to (0 is not
+    /// an error).
+    pub async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<usize, OverlayError> {
+        let topic = topic.to_owned();
+        self.ask(|reply| Command::Publish { topic, data, reply })
+            .await?
+    }
+
+    /// Tells gossipsub whether a received message was valid: accepted ones are forwarded,
+    /// rejected ones count against the sender's score, ignored ones are dropped quietly.
+    pub async fn report_message(&self, message: &GossipMessage, acceptance: MessageAcceptance) {
+        let _ = self
+            .commands
+            .send(Command::ReportMessage {
+                id: message.id.clone(),
+                propagation_source: message.propagation_source,
+                acceptance,
+            })
+            .await;
+    }
+
+    /// Announces in the DHT that this node provides `key` (re-announced by Kademlia).
+    pub async fn start_providing(&self, key: Vec<u8>) -> Result<(), OverlayError> {
+        self.ask(|reply| Command::StartProviding { key, reply })
+            .await?
+    }
+
+    /// Stops announcing `key`.
+    pub async fn stop_providing(&self, key: Vec<u8>) {
+        let _ = self.commands.send(Command::StopProviding { key }).await;
+    }
+
+    /// Looks up the providers of `key` in the DHT (bounded by `kad_query_timeout`).
+    pub async fn get_providers(&self, key: Vec<u8>) -> Result<Vec<PeerId>, OverlayError> {
+        self.ask(|reply| Command::GetProviders { key, reply })
+            .await?
     }
 
     /// Stops listening, closes every connection and ends the actor. Returns when done (or at

@@ -11,6 +11,7 @@
 
 mod actor;
 mod behaviour;
+pub mod codec;
 pub mod config;
 pub mod crawl;
 mod error;
@@ -20,12 +21,19 @@ mod handle;
 pub mod peer_book;
 pub mod peer_exchange;
 mod role;
+pub mod rpc;
 mod transport;
 
-/// Generated protobuf types (the wire contract in `overlay/proto/`).
+/// Generated protobuf types of peer exchange (`overlay/proto/peers.proto`).
 pub mod proto {
     #![allow(missing_docs, clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/micro.peers.v1.rs"));
+}
+
+/// Generated protobuf types of RPC (`overlay/proto/rpc.proto`).
+pub mod rpc_proto {
+    #![allow(missing_docs, clippy::all)]
+    include!(concat!(env!("OUT_DIR"), "/micro.rpc.v1.rs"));
 }
 
 pub use actor::spawn;
@@ -36,6 +44,8 @@ pub use event::{Direction, LocalInfo, OverlayEvent, PeerConnection};
 pub use handle::Overlay;
 pub use peer_book::{NodeInfo, Reach, Route};
 pub use role::Role;
+pub use rpc::{GossipMessage, Inbound, RpcFailure, RpcResponder};
 
+pub use libp2p::gossipsub::MessageAcceptance;
 pub use libp2p::identity::Keypair;
 pub use libp2p::{Multiaddr, PeerId};

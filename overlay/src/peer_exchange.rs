@@ -4,16 +4,13 @@
 //! untrusted: [`PeerList::from_wire`] checks every field and drops what does not parse, and a
 //! reply with more entries than the configured limit is refused whole.
 
-use std::io;
 use std::time::Duration;
 
-use futures::{AsyncRead, AsyncWrite};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, request_response};
-use prost::Message;
+use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use serde::{Deserialize, Serialize};
 
+use crate::codec::ProstCodec;
 use crate::config::PeerExchangeConfig;
-use crate::framing::{read_frame, write_frame};
 use crate::{Role, proto};
 
 /// The protocol id.
@@ -146,69 +143,7 @@ fn parse_addrs(raw: Vec<Vec<u8>>, limit: usize, dropped: &mut usize) -> Vec<Mult
 }
 
 /// The bounded prost codec for [`PROTOCOL`].
-#[derive(Debug, Clone)]
-pub struct Codec {
-    max_message_bytes: usize,
-}
-
-impl Codec {
-    /// A codec that reads and writes messages of at most `max_message_bytes`.
-    pub fn new(max_message_bytes: usize) -> Self {
-        Self { max_message_bytes }
-    }
-}
-
-fn decode<M: Message + Default>(bytes: &[u8]) -> io::Result<M> {
-    M::decode(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
-
-impl request_response::Codec for Codec {
-    type Protocol = StreamProtocol;
-    type Request = proto::PeersRequest;
-    type Response = proto::PeersResponse;
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Self::Request>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        decode(&read_frame(io, self.max_message_bytes).await?)
-    }
-
-    async fn read_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<Self::Response>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        decode(&read_frame(io, self.max_message_bytes).await?)
-    }
-
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: Self::Request,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        write_frame(io, &req.encode_to_vec(), self.max_message_bytes).await
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        res: Self::Response,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        write_frame(io, &res.encode_to_vec(), self.max_message_bytes).await
-    }
-}
+pub type Codec = ProstCodec<proto::PeersRequest, proto::PeersResponse>;
 
 #[cfg(test)]
 mod tests {
@@ -217,6 +152,8 @@ mod tests {
     use futures::io::Cursor;
     use libp2p::request_response::Codec as _;
     use proptest::prelude::*;
+    use prost::Message;
+    use std::io;
 
     fn sample(n: usize) -> PeerList {
         PeerList {
@@ -244,7 +181,7 @@ mod tests {
         list: &PeerList,
         limits: &PeerExchangeConfig,
     ) -> io::Result<proto::PeersResponse> {
-        let mut codec = Codec::new(limits.max_message_bytes);
+        let mut codec = Codec::symmetric(limits.max_message_bytes);
         let mut wire = Cursor::new(Vec::new());
         block_on(codec.write_response(&PROTOCOL, &mut wire, list.to_wire(limits)))?;
         block_on(codec.read_response(&PROTOCOL, &mut Cursor::new(wire.into_inner())))
@@ -302,10 +239,10 @@ mod tests {
             ..PeerExchangeConfig::default()
         };
         let mut wire = Cursor::new(Vec::new());
-        let mut writer = Codec::new(big.max_message_bytes);
+        let mut writer = Codec::symmetric(big.max_message_bytes);
         block_on(writer.write_response(&PROTOCOL, &mut wire, sample(128).to_wire(&big)))
             .expect("write");
-        let mut reader = Codec::new(1024);
+        let mut reader = Codec::symmetric(1024);
         let err = block_on(reader.read_response(&PROTOCOL, &mut Cursor::new(wire.into_inner())))
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
@@ -315,7 +252,7 @@ mod tests {
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let limits = PeerExchangeConfig::default();
-            let mut codec = Codec::new(limits.max_message_bytes);
+            let mut codec = Codec::symmetric(limits.max_message_bytes);
             if let Ok(msg) = block_on(codec.read_response(&PROTOCOL, &mut Cursor::new(bytes.clone()))) {
                 let _ = PeerList::from_wire(msg, &limits);
             }

@@ -132,6 +132,8 @@ impl EventLoop {
             }) => self.book.rtt(peer, rtt),
             BehaviourEvent::Kad(event) => self.on_kad_event(event),
             BehaviourEvent::Peers(event) => self.on_peers_event(event),
+            BehaviourEvent::Rpc(event) => self.on_rpc_event(event),
+            BehaviourEvent::Gossipsub(event) => self.on_gossipsub_event(event),
             _ => {}
         }
     }
@@ -188,6 +190,13 @@ impl EventLoop {
                     self.mark_joined();
                 }
             }
+            kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::GetProviders(result),
+                step,
+                ..
+            } => self.on_providers_progress(id, result, step.last),
+            kad::Event::InboundRequest { request } => self.on_kad_inbound(request),
             kad::Event::ModeChanged { new_mode } => {
                 info!(mode = %new_mode, "kademlia mode changed")
             }

@@ -5,21 +5,24 @@
 //! node in the backbone mesh.
 
 mod events;
+mod gossip;
 mod peers;
+mod rpc;
 mod upkeep;
 mod views;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use libp2p::core::transport::ListenerId;
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::OutboundRequestId;
 use libp2p::swarm::ConnectionId;
-use libp2p::{Multiaddr, PeerId, Swarm};
+use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, kad};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior, interval};
 use tracing::info;
@@ -30,8 +33,12 @@ use crate::event::{Direction, LocalInfo, OverlayEvent, PeerConnection};
 use crate::handle::Overlay;
 use crate::peer_book::{NodeInfo, PeerBook, Route};
 use crate::peer_exchange::PeerList;
+use crate::rpc::{Inbound, RpcFailure};
+use crate::rpc_proto::{RpcRequest, RpcResponse};
 use crate::transport::build_swarm;
 use crate::{OverlayError, proto};
+
+use self::rpc::PendingAnswer;
 
 /// How often the actor checks its timers (bootstrap retry, backbone upkeep).
 const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
@@ -63,6 +70,41 @@ pub(crate) enum Command {
     WaitListening {
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
+    Rpc {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        request: RpcRequest,
+        reply: oneshot::Sender<Result<RpcResponse, RpcFailure>>,
+    },
+    Subscribe {
+        topic: String,
+        reply: oneshot::Sender<Result<bool, OverlayError>>,
+    },
+    Unsubscribe {
+        topic: String,
+        reply: oneshot::Sender<bool>,
+    },
+    Publish {
+        topic: String,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<usize, OverlayError>>,
+    },
+    ReportMessage {
+        id: gossipsub::MessageId,
+        propagation_source: PeerId,
+        acceptance: gossipsub::MessageAcceptance,
+    },
+    StartProviding {
+        key: Vec<u8>,
+        reply: oneshot::Sender<Result<(), OverlayError>>,
+    },
+    StopProviding {
+        key: Vec<u8>,
+    },
+    GetProviders {
+        key: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<PeerId>, OverlayError>>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -75,6 +117,12 @@ enum PendingAsk {
     /// The backbone upkeep of a super node; the reply only feeds the peer book.
     Backbone,
 }
+
+/// A provider lookup in progress: the providers found so far, and who waits for them.
+type ProviderQuery = (
+    HashSet<PeerId>,
+    oneshot::Sender<Result<Vec<PeerId>, OverlayError>>,
+);
 
 /// One open connection.
 struct Conn {
@@ -105,6 +153,14 @@ pub(crate) struct EventLoop {
     listeners: HashMap<ListenerId, Option<Vec<Multiaddr>>>,
     listen_addrs: Vec<Multiaddr>,
     listening_waiters: Vec<oneshot::Sender<Vec<Multiaddr>>>,
+    /// Inbound RPCs and gossip for the node. Never awaited: when full, the actor sheds load.
+    inbound: mpsc::Sender<Inbound>,
+    /// Outbound RPCs awaiting their response.
+    pending_rpcs: HashMap<OutboundRequestId, oneshot::Sender<Result<RpcResponse, RpcFailure>>>,
+    /// Inbound RPCs the node is working on: each resolves to the response to send.
+    answering: FuturesUnordered<PendingAnswer>,
+    /// Provider lookups: the providers found so far and who waits for them.
+    provider_queries: HashMap<kad::QueryId, ProviderQuery>,
     bootstrap: Bootstrap,
     next_backbone: Instant,
     joined: bool,
@@ -114,10 +170,20 @@ pub(crate) struct EventLoop {
 
 /// Builds the swarm, binds every listen address (so a port in use fails here, not later),
 /// dials the bootstrap nodes and spawns the actor.
+///
+/// Returns the handle, the receiver of [`Inbound`] traffic (RPCs and gossip the node must
+/// handle; capacity `inbound_capacity`) and the actor's task.
 pub fn spawn(
     key: Keypair,
     config: OverlayConfig,
-) -> Result<(Overlay, tokio::task::JoinHandle<()>), OverlayError> {
+) -> Result<
+    (
+        Overlay,
+        mpsc::Receiver<Inbound>,
+        tokio::task::JoinHandle<()>,
+    ),
+    OverlayError,
+> {
     let local_peer_id = key.public().to_peer_id();
     let mut swarm = build_swarm(key, &config)?;
     let mut listeners = HashMap::with_capacity(config.listen.len());
@@ -133,6 +199,7 @@ pub fn spawn(
     }
     let (command_tx, command_rx) = mpsc::channel(config.command_capacity.max(1));
     let (event_tx, _) = broadcast::channel(config.event_capacity.max(1));
+    let (inbound_tx, inbound_rx) = mpsc::channel(config.inbound_capacity.max(1));
     let now = Instant::now();
     let mut event_loop = EventLoop {
         book: PeerBook::new(
@@ -152,6 +219,10 @@ pub fn spawn(
         events: event_tx.clone(),
         connections: HashMap::new(),
         pending_asks: HashMap::new(),
+        inbound: inbound_tx,
+        pending_rpcs: HashMap::new(),
+        answering: FuturesUnordered::new(),
+        provider_queries: HashMap::new(),
         listeners,
         listen_addrs: Vec::new(),
         listening_waiters: Vec::new(),
@@ -166,7 +237,7 @@ pub fn spawn(
         events: event_tx,
     };
     let task = tokio::spawn(event_loop.run());
-    Ok((handle, task))
+    Ok((handle, inbound_rx, task))
 }
 
 /// libp2p binds TCP listeners with `SO_REUSEPORT`, so a second process on the same port
@@ -217,6 +288,9 @@ impl EventLoop {
                         return;
                     }
                 },
+                Some((request_id, response, channel)) = self.answering.next(), if !self.answering.is_empty() => {
+                    self.send_rpc_response(&request_id, response, channel);
+                }
                 _ = tick.tick() => self.maintain(),
                 _ = walk.tick() => self.random_walk(),
             }
@@ -314,6 +388,42 @@ impl EventLoop {
                     });
                 let _ = reply.send(result);
             }
+            Command::Rpc {
+                peer,
+                addrs,
+                request,
+                reply,
+            } => self.send_rpc(peer, addrs, request, reply),
+            Command::Subscribe { topic, reply } => {
+                let _ = reply.send(self.subscribe(&topic));
+            }
+            Command::Unsubscribe { topic, reply } => {
+                let topic = gossipsub::IdentTopic::new(topic);
+                let _ = reply.send(self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic));
+            }
+            Command::Publish { topic, data, reply } => {
+                let _ = reply.send(self.publish(topic, data));
+            }
+            Command::ReportMessage {
+                id,
+                propagation_source,
+                acceptance,
+            } => {
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &propagation_source, acceptance);
+            }
+            Command::StartProviding { key, reply } => {
+                let _ = reply.send(self.start_providing(key));
+            }
+            Command::StopProviding { key } => {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .stop_providing(&kad::RecordKey::new(&key));
+            }
+            Command::GetProviders { key, reply } => self.get_providers(key, reply),
             Command::WaitListening { reply } => {
                 self.listening_waiters.push(reply);
                 self.wake_listening_waiters();

@@ -1,0 +1,142 @@
+//! Gossipsub topics and Kademlia provider records, on behalf of the node.
+
+use libp2p::kad::store::RecordStore;
+use libp2p::{PeerId, gossipsub, kad};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+
+use super::EventLoop;
+use crate::OverlayError;
+use crate::rpc::{GossipMessage, Inbound};
+
+impl EventLoop {
+    pub(super) fn subscribe(&mut self, topic: &str) -> Result<bool, OverlayError> {
+        let topic = gossipsub::IdentTopic::new(topic);
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .map_err(|e| OverlayError::Gossip(e.to_string()))
+    }
+
+    /// Publishes; returns how many peers subscribed to the topic it went to. No peers is not
+    /// an error: the message simply reached nobody.
+    pub(super) fn publish(&mut self, topic: String, data: Vec<u8>) -> Result<usize, OverlayError> {
+        let topic = gossipsub::IdentTopic::new(topic);
+        let hash = topic.hash();
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        let peers = gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&hash))
+            .count();
+        match gossipsub.publish(topic, data) {
+            Ok(_) => Ok(peers),
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic)
+            | Err(gossipsub::PublishError::Duplicate) => Ok(0),
+            Err(e) => Err(OverlayError::Gossip(e.to_string())),
+        }
+    }
+
+    pub(super) fn on_gossipsub_event(&mut self, event: gossipsub::Event) {
+        let gossipsub::Event::Message {
+            propagation_source,
+            message_id,
+            message,
+        } = event
+        else {
+            return;
+        };
+        let msg = GossipMessage {
+            topic: message.topic.into_string(),
+            source: message.source,
+            propagation_source,
+            id: message_id.clone(),
+            data: message.data,
+        };
+        if let Err(e) = self.inbound.try_send(Inbound::Gossip(msg)) {
+            if matches!(e, mpsc::error::TrySendError::Full(_)) {
+                warn!(peer = %propagation_source, "node busy: gossip message ignored");
+            }
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(
+                    &message_id,
+                    &propagation_source,
+                    gossipsub::MessageAcceptance::Ignore,
+                );
+        }
+    }
+
+    pub(super) fn start_providing(&mut self, key: Vec<u8>) -> Result<(), OverlayError> {
+        self.swarm
+            .behaviour_mut()
+            .kad
+            .start_providing(kad::RecordKey::new(&key))
+            .map(drop)
+            .map_err(|e| OverlayError::Dht(e.to_string()))
+    }
+
+    pub(super) fn get_providers(
+        &mut self,
+        key: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<PeerId>, OverlayError>>,
+    ) {
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .get_providers(kad::RecordKey::new(&key));
+        self.provider_queries
+            .insert(id, (Default::default(), reply));
+    }
+
+    pub(super) fn on_providers_progress(
+        &mut self,
+        id: kad::QueryId,
+        result: Result<kad::GetProvidersOk, kad::GetProvidersError>,
+        last: bool,
+    ) {
+        let Some((found, _)) = self.provider_queries.get_mut(&id) else {
+            return;
+        };
+        match result {
+            Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => found.extend(providers),
+            Ok(kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) => {}
+            Err(e) => debug!(error = %e, "provider lookup ended with an error"),
+        }
+        if last && let Some((found, reply)) = self.provider_queries.remove(&id) {
+            let mut providers: Vec<PeerId> = found.into_iter().collect();
+            providers.sort();
+            let _ = reply.send(Ok(providers));
+        }
+    }
+
+    /// With `StoreInserts::FilterBoth`, inbound DHT writes come here: provider records (whose
+    /// provider Kademlia already checked is the sender) are stored, values are refused.
+    pub(super) fn on_kad_inbound(&mut self, request: kad::InboundRequest) {
+        match request {
+            kad::InboundRequest::AddProvider {
+                record: Some(record),
+            } => {
+                if let Err(e) = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .store_mut()
+                    .add_provider(record)
+                {
+                    warn!(error = %e, "provider record not stored");
+                }
+            }
+            kad::InboundRequest::PutRecord {
+                source,
+                record: Some(_),
+                ..
+            } => {
+                debug!(peer = %source, "refused a DHT value: this network stores none");
+            }
+            _ => {}
+        }
+    }
+}
