@@ -68,6 +68,18 @@ pub struct RunArgs {
     /// How often to bootstrap and walk the DHT to learn new nodes, e.g. `60s`, `5m`.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub discovery_interval: Option<Duration>,
+
+    /// HTTP gateway address (`POST /{service}/{endpoint}`). [default: 127.0.0.1:7780]
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_gateway")]
+    pub gateway: Option<SocketAddr>,
+
+    /// Run without the HTTP gateway.
+    #[arg(long)]
+    pub no_gateway: bool,
+
+    /// Let `serve --http` point at backends on other machines (default: loopback only).
+    #[arg(long)]
+    pub allow_remote_backends: bool,
 }
 
 impl RunArgs {
@@ -78,6 +90,9 @@ impl RunArgs {
             || !self.bootstrap.is_empty()
             || self.kad_mode.is_some()
             || self.discovery_interval.is_some()
+            || self.gateway.is_some()
+            || self.no_gateway
+            || self.allow_remote_backends
     }
 }
 
@@ -119,6 +134,47 @@ pub enum Command {
         #[command(subcommand)]
         view: NetworkView,
     },
+    /// Serve a local HTTP backend to the network: an RPC to NAME's endpoint E becomes
+    /// `POST URL/E` with the request body.
+    Serve {
+        /// The service's name on the network, e.g. `greeter`.
+        name: String,
+        /// Base URL of the backend (loopback unless the node allows remote backends).
+        #[arg(long, value_name = "URL")]
+        http: String,
+        /// An endpoint, `Name` or `Name=description` (repeatable). None = forward any.
+        #[arg(long = "endpoint", value_name = "ENDPOINT")]
+        endpoints: Vec<String>,
+        /// The version to announce.
+        #[arg(long, default_value = "latest")]
+        version: String,
+    },
+    /// The services this node serves.
+    Services,
+    /// Stop serving a service.
+    Deregister {
+        /// The service's name.
+        name: String,
+    },
+    /// Call a service anywhere in the network.
+    Call {
+        /// The service, e.g. `greeter`.
+        service: String,
+        /// The endpoint, e.g. `Say.Hello`.
+        endpoint: String,
+        /// The request body (JSON unless --content-type says otherwise).
+        #[arg(default_value = "{}")]
+        body: String,
+        /// Deadline for the call, retries included, e.g. `5s`.
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+        /// MIME type of the body.
+        #[arg(long, default_value = "application/json")]
+        content_type: String,
+        /// Call this node's instance only (a PeerId).
+        #[arg(long, value_name = "PEER_ID")]
+        node: Option<micro_overlay::PeerId>,
+    },
 }
 
 /// `peers` sub-views.
@@ -133,8 +189,10 @@ pub enum PeersView {
 pub enum NetworkView {
     /// Every node this node knows, with role, addresses, last seen and RTT.
     Nodes,
-    /// How each known node is reached: direct or dialled, hops, latency.
+    /// How each known node and service provider is reached: direct or dialled, hops, latency.
     Routes,
+    /// Every service on the network: name, versions, nodes, endpoints.
+    Services,
     /// Crawl the network over peer exchange (bounded) and show the graph.
     Graph {
         /// Output format.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use micro_node::api::{ApiError, ControlFile};
 use micro_node::data_dir::files;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Extra time the client waits beyond what the node was asked to spend.
@@ -99,11 +100,50 @@ impl Client {
         query: &[(&str, String)],
         budget: Duration,
     ) -> Result<T> {
-        let url = format!("http://{}{}{path}", self.addr, micro_node::api::API_PREFIX);
-        let response = self
-            .http
-            .get(&url)
-            .query(query)
+        let request = self.http.get(self.url(path)).query(query);
+        self.send(request, budget)
+            .await?
+            .json()
+            .await
+            .with_context(|| self.unexpected(path))
+    }
+
+    /// `POST /v1/<path>` with a JSON body; decodes the JSON answer.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        budget: Duration,
+    ) -> Result<T> {
+        let request = self.http.post(self.url(path)).json(body);
+        self.send(request, budget)
+            .await?
+            .json()
+            .await
+            .with_context(|| self.unexpected(path))
+    }
+
+    /// `DELETE /v1/<path>`.
+    pub async fn delete(&self, path: &str, budget: Duration) -> Result<()> {
+        self.send(self.http.delete(self.url(path)), budget)
+            .await
+            .map(drop)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}{path}", self.addr, micro_node::api::API_PREFIX)
+    }
+
+    fn unexpected(&self, path: &str) -> String {
+        format!("the node's answer to {path} is not what this CLI expects")
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        budget: Duration,
+    ) -> Result<reqwest::Response> {
+        let response = request
             .bearer_auth(&self.credential)
             .timeout(budget + RESPONSE_GRACE)
             .send()
@@ -117,23 +157,22 @@ impl Client {
                         start_hint(&self.data_dir)
                     )
                 } else {
-                    anyhow!("control API request to {url} failed: {e}")
+                    anyhow!("control API request failed: {e}")
                 }
             })?;
         let status = response.status();
-        if !status.is_success() {
-            let detail = match response.json::<ApiError>().await {
-                Ok(err) => err.detail,
-                Err(_) => "no detail".to_owned(),
-            };
-            if status == reqwest::StatusCode::UNAUTHORIZED {
-                bail!("the node refused the credential (401 Unauthorized): {detail}");
-            }
-            bail!("the node answered {status}: {detail}");
+        if status.is_success() {
+            return Ok(response);
         }
-        response
-            .json()
-            .await
-            .with_context(|| format!("the node's answer to {url} is not what this CLI expects"))
+        let error = response.json::<ApiError>().await.ok();
+        let detail = error.as_ref().map_or("no detail", |e| e.detail.as_str());
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            bail!("the node refused the credential (401 Unauthorized): {detail}");
+        }
+        bail!(
+            "{} {}: {detail}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("error")
+        )
     }
 }

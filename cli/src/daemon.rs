@@ -44,6 +44,12 @@ pub fn node_config(
     if let Some(addr) = control {
         config.control.addr = addr;
     }
+    if run.no_gateway {
+        config.gateway = None;
+    } else if let Some(addr) = run.gateway {
+        config.gateway = Some(micro_node::config::GatewayConfig { addr });
+    }
+    config.services.allow_remote_backends = run.allow_remote_backends;
     config
 }
 
@@ -82,6 +88,9 @@ fn print_banner(node: &RunningNode, role: micro_overlay::Role) {
     println!("peer id:   {}", node.peer_id());
     println!("data dir:  {}", node.data_dir().display());
     println!("control:   http://{}", node.control_addr());
+    if let Some(gateway) = node.gateway_addr() {
+        println!("gateway:   http://{gateway}/{{service}}/{{endpoint}}");
+    }
     println!("listening:");
     for addr in node.listen_addrs() {
         println!("  {addr}");

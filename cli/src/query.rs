@@ -3,8 +3,11 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
+use micro_node::api::{CallBody, CallReply, RoutesView};
+use micro_node::registry::{Endpoint, ServiceRecord, ServiceSummary};
+use micro_node::services::{Backend, LocalService, ServeSpec};
 use micro_overlay::crawl::{CrawlLimits, NetworkGraph};
-use micro_overlay::{LocalInfo, NodeInfo, PeerConnection, Route};
+use micro_overlay::{LocalInfo, NodeInfo, PeerConnection};
 use serde::Serialize;
 
 use crate::args::{Command, GraphFormat, NetworkView, PeersView};
@@ -13,6 +16,20 @@ use crate::render;
 
 /// Budget for requests that only read the node's state.
 const QUICK: Duration = Duration::from_secs(5);
+
+/// Deadline of `call` when none is given.
+const CALL_DEFAULT: Duration = Duration::from_secs(10);
+
+/// `Name` or `Name=description`.
+fn parse_endpoint(text: &str) -> Result<Endpoint> {
+    let (name, description) = text.split_once('=').unwrap_or((text, ""));
+    Ok(Endpoint {
+        name: name.trim().parse()?,
+        description: description.trim().to_owned(),
+        request_schema: None,
+        response_schema: None,
+    })
+}
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -76,11 +93,91 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
         Command::Network {
             view: NetworkView::Routes,
         } => {
-            let routes: Vec<Route> = client.get("/network/routes", &[], QUICK).await?;
+            let view: RoutesView = client.get("/network/routes", &[], QUICK).await?;
             if json {
-                print_json(&routes)
+                print_json(&view)
             } else {
-                print_text(render::routes(&routes))
+                print_text(format!(
+                    "{}\n{}",
+                    render::routes(&view.nodes),
+                    render::service_routes(&view.services)
+                ))
+            }
+        }
+        Command::Network {
+            view: NetworkView::Services,
+        } => {
+            let services: Vec<ServiceSummary> = client.get("/network/services", &[], QUICK).await?;
+            if json {
+                print_json(&services)
+            } else {
+                print_text(render::network_services(&services))
+            }
+        }
+        Command::Services => {
+            let services: Vec<LocalService> = client.get("/services", &[], QUICK).await?;
+            if json {
+                print_json(&services)
+            } else {
+                print_text(render::local_services(&services))
+            }
+        }
+        Command::Serve {
+            name,
+            http,
+            endpoints,
+            version,
+        } => {
+            let spec = ServeSpec {
+                name: name.parse()?,
+                version,
+                backend: Backend::Http { url: http },
+                endpoints: endpoints
+                    .iter()
+                    .map(|e| parse_endpoint(e))
+                    .collect::<Result<_>>()?,
+                metadata: Default::default(),
+            };
+            let record: ServiceRecord = client.post("/services", &spec, QUICK).await?;
+            if json {
+                print_json(&record)
+            } else {
+                print_text(format!(
+                    "serving {} (version {}) on the network as {}\ncall it with: micro-node call {} <Endpoint> '{{}}'\n",
+                    record.name, record.version, record.owner, record.name
+                ))
+            }
+        }
+        Command::Deregister { name } => {
+            client.delete(&format!("/services/{name}"), QUICK).await?;
+            if json {
+                print_json(&serde_json::json!({ "deregistered": name }))
+            } else {
+                print_text(format!("{name} deregistered\n"))
+            }
+        }
+        Command::Call {
+            service,
+            endpoint,
+            body,
+            timeout,
+            content_type,
+            node,
+        } => {
+            let budget = timeout.unwrap_or(CALL_DEFAULT);
+            let call = CallBody {
+                service,
+                endpoint,
+                body,
+                content_type: Some(content_type),
+                timeout_ms: Some(u64::try_from(budget.as_millis()).unwrap_or(u64::MAX)),
+                node,
+            };
+            let reply: CallReply = client.post("/call", &call, budget).await?;
+            if json {
+                print_json(&reply)
+            } else {
+                print_text(format!("{}\n", reply.body.trim_end()))
             }
         }
         Command::Network {

@@ -11,10 +11,12 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_micro-node");
 const START: Duration = Duration::from_secs(20);
-const LOOPBACK: [&str; 4] = [
+const LOOPBACK: [&str; 6] = [
     "--listen",
     "/ip4/127.0.0.1/tcp/0",
     "--control",
+    "127.0.0.1:0",
+    "--gateway",
     "127.0.0.1:0",
 ];
 
@@ -224,7 +226,14 @@ fn user_mistakes_get_one_line_errors() -> Result<()> {
     let out = cli(
         bin(),
         dir.path(),
-        &["--listen", &listen, "--control", "127.0.0.1:0"],
+        &[
+            "--listen",
+            &listen,
+            "--control",
+            "127.0.0.1:0",
+            "--gateway",
+            "127.0.0.1:0",
+        ],
     )?;
     ensure!(!out.status.success());
     ensure!(String::from_utf8_lossy(&out.stderr).contains("in use"));

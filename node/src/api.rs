@@ -17,10 +17,80 @@ pub struct ControlFile {
     pub pid: u32,
     /// The node's identity.
     pub peer_id: PeerId,
+    /// Where the HTTP gateway listens, if it runs.
+    #[serde(default)]
+    pub gateway: Option<SocketAddr>,
+}
+
+/// `POST /v1/call`: a call made through the node, with a text body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallBody {
+    /// The service.
+    pub service: String,
+    /// The endpoint, e.g. `Say.Hello`.
+    pub endpoint: String,
+    /// The payload (JSON text for JSON services).
+    #[serde(default)]
+    pub body: String,
+    /// MIME type of the payload; `application/json` if absent.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Deadline in milliseconds; the node's default if absent.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Call this node's instance only.
+    #[serde(default)]
+    pub node: Option<PeerId>,
+}
+
+/// The answer to `POST /v1/call`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallReply {
+    /// HTTP-like status.
+    pub status: u16,
+    /// Who answered.
+    pub provider: PeerId,
+    /// Providers tried.
+    pub attempts: u32,
+    /// Time of the answering attempt, ms.
+    pub latency_ms: f64,
+    /// MIME type of `body`.
+    pub content_type: String,
+    /// The payload as text (invalid UTF-8 replaced).
+    pub body: String,
+}
+
+/// One provider of one service, and how this node reaches it (`network routes`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRoute {
+    /// The service.
+    pub service: String,
+    /// The provider's version of it.
+    pub version: String,
+    /// The provider.
+    pub peer_id: PeerId,
+    /// `local`, `direct`, `dial` or `unknown`.
+    pub reach: String,
+    /// Overlay hops to the provider (0 = this node).
+    pub hops: Option<u32>,
+    /// Ping round trip to the provider, ms.
+    pub rtt_ms: Option<f64>,
+    /// Measured RPC latency to the provider (moving average), ms.
+    pub call_latency_ms: Option<f64>,
+}
+
+/// `GET /v1/network/routes`: routes to nodes and to services.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutesView {
+    /// Every known node.
+    pub nodes: Vec<micro_overlay::Route>,
+    /// Every known provider of every service.
+    pub services: Vec<ServiceRoute>,
 }
 
 /// An error in Micro's model: `{id, code, detail, status}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code} {status}: {detail}")]
 pub struct ApiError {
     /// Where it came from, e.g. `micro.node.control`.
     pub id: String,
@@ -30,6 +100,18 @@ pub struct ApiError {
     pub detail: String,
     /// The status text for `code`.
     pub status: String,
+}
+
+impl ApiError {
+    /// An error from `id` with `code` (its status text filled in).
+    pub fn new(id: &str, code: u16, detail: impl Into<String>) -> Self {
+        Self {
+            id: id.to_owned(),
+            code,
+            detail: detail.into(),
+            status: micro_overlay::rpc::status_text(code).to_owned(),
+        }
+    }
 }
 
 /// Query parameters of `GET /v1/network/graph`; absent ones take [`micro_overlay::crawl::CrawlLimits`]'s defaults.

@@ -22,6 +22,10 @@ pub struct NodeConfig {
     pub overlay: OverlayConfig,
     /// The control API's configuration.
     pub control: ControlConfig,
+    /// The service layer: registry heartbeats, RPC client, local backends.
+    pub services: ServicesConfig,
+    /// The HTTP gateway; `None` to run without one.
+    pub gateway: Option<GatewayConfig>,
 }
 
 impl Default for NodeConfig {
@@ -30,6 +34,82 @@ impl Default for NodeConfig {
             data_dir: default_data_dir(),
             overlay: OverlayConfig::default(),
             control: ControlConfig::default(),
+            services: ServicesConfig::default(),
+            gateway: Some(GatewayConfig::default()),
+        }
+    }
+}
+
+/// Default HTTP gateway port on 127.0.0.1.
+pub const DEFAULT_GATEWAY_PORT: u16 = 7780;
+
+/// The service layer's knobs.
+#[derive(Debug, Clone)]
+pub struct ServicesConfig {
+    /// How often this node re-announces the services it serves.
+    pub heartbeat_interval: Duration,
+    /// How long an announcement stays valid without a newer one (expiry after a missed
+    /// heartbeat or three).
+    pub record_ttl: Duration,
+    /// How long a service's provider list is reused before asking the directory and DHT again.
+    pub provider_cache_ttl: Duration,
+    /// Deadline of a call that names none.
+    pub default_timeout: Duration,
+    /// Most providers tried for one call.
+    pub max_attempts: u32,
+    /// How a provider is picked among the live ones.
+    pub balance: Balance,
+    /// Largest request body accepted by the gateway and local backends, in bytes.
+    pub max_request_bytes: usize,
+    /// Largest response body read from a local HTTP backend, in bytes.
+    pub max_response_bytes: usize,
+    /// Most services one node serves.
+    pub max_local_services: usize,
+    /// Most calls this node handles at once; beyond it callers get 503.
+    pub max_concurrent_calls: usize,
+    /// Whether `serve --http` may point at a non-loopback backend.
+    pub allow_remote_backends: bool,
+}
+
+impl Default for ServicesConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_secs(30),
+            record_ttl: Duration::from_secs(90),
+            provider_cache_ttl: Duration::from_secs(5),
+            default_timeout: Duration::from_secs(10),
+            max_attempts: 3,
+            balance: Balance::Random,
+            max_request_bytes: 4 * 1024 * 1024,
+            max_response_bytes: 16 * 1024 * 1024,
+            max_local_services: 256,
+            max_concurrent_calls: 1024,
+            allow_remote_backends: false,
+        }
+    }
+}
+
+/// Provider choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Balance {
+    /// Uniformly at random among live providers.
+    #[default]
+    Random,
+    /// Two at random, then the one with the lower measured latency.
+    PowerOfTwo,
+}
+
+/// The HTTP gateway: `POST /{service}/{endpoint}` → RPC → HTTP.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Where it listens (loopback by default; expose it deliberately).
+    pub addr: SocketAddr,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_GATEWAY_PORT)),
         }
     }
 }

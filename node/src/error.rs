@@ -43,6 +43,16 @@ pub enum NodeError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The HTTP gateway could not bind its address.
+    #[error(
+        "cannot listen for the HTTP gateway on {addr}: {source} (pass --gateway 127.0.0.1:0 for any free port, or --no-gateway)"
+    )]
+    GatewayBind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// A file in the data dir could not be written.
     #[error("cannot write {path}: {source}")]
     Write {

@@ -10,9 +10,11 @@ mod control;
 mod credential;
 pub mod data_dir;
 mod error;
+pub mod gateway;
 pub mod identity;
 mod node;
 pub mod registry;
+pub mod services;
 
 pub use config::{ControlConfig, NodeConfig, default_data_dir};
 pub use credential::Credential;

@@ -1,50 +1,96 @@
-//! Starting and stopping a node: data dir, identity, overlay, control API, in that order,
-//! and the reverse on the way down.
+//! Starting and stopping a node: data dir, identity, overlay, services, control API and
+//! gateway, in that order, and the reverse on the way down.
 
 use std::net::SocketAddr;
 use std::path::Path;
 
-use micro_overlay::{Multiaddr, Overlay, PeerId};
-use tokio::sync::watch;
+use micro_overlay::{Inbound, Multiaddr, Overlay, PeerId};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::{MissedTickBehavior, interval};
 use tracing::{info, warn};
 
-use crate::NodeError;
 use crate::api::ControlFile;
-use crate::config::NodeConfig;
-use crate::control;
+use crate::config::{NodeConfig, ServicesConfig};
 use crate::credential::Credential;
 use crate::data_dir::DataDir;
+use crate::registry::GOSSIP_TOPIC;
+use crate::services::Services;
+use crate::{NodeError, control, gateway};
 
 /// A started node. Call [`RunningNode::shutdown`] to stop it cleanly; dropping it stops the
 /// tasks without the orderly close.
-#[derive(Debug)]
 pub struct RunningNode {
     overlay: Overlay,
+    services: Services,
     data_dir: DataDir,
     control_addr: SocketAddr,
+    gateway_addr: Option<SocketAddr>,
     credential: Credential,
     listen_addrs: Vec<Multiaddr>,
-    stop_control: watch::Sender<bool>,
-    control_task: JoinHandle<()>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
     overlay_task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for RunningNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningNode")
+            .field("peer_id", &self.peer_id())
+            .field("control_addr", &self.control_addr)
+            .field("gateway_addr", &self.gateway_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hands inbound RPCs and gossip to the service layer until the overlay stops.
+async fn pump_inbound(services: Services, mut inbound: mpsc::Receiver<Inbound>) {
+    while let Some(item) = inbound.recv().await {
+        match item {
+            Inbound::Rpc {
+                peer,
+                request,
+                responder,
+            } => services.spawn_inbound(peer, request, responder),
+            Inbound::Gossip(message) => services.on_gossip(message).await,
+        }
+    }
+}
+
+/// Re-announces this node's services every heartbeat until told to stop.
+async fn heartbeat(services: Services, config: ServicesConfig, mut stop: watch::Receiver<bool>) {
+    let mut tick = interval(config.heartbeat_interval);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => services.announce().await,
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 impl RunningNode {
     /// Starts a node: locks the data dir, loads (or creates) the identity, binds the control
-    /// API, starts the overlay and waits until its listeners are bound.
+    /// API and gateway, starts the overlay and waits until its listeners are bound.
     pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
         let data_dir = DataDir::open(&config.data_dir)?;
         let key = data_dir.identity()?;
         let peer_id = key.public().to_peer_id();
-        let listener = control::bind(config.control.addr).await?;
-        let control_addr = listener
-            .local_addr()
-            .map_err(|source| NodeError::ControlBind {
-                addr: config.control.addr,
-                source,
-            })?;
-        let (overlay, _inbound, overlay_task) = micro_overlay::spawn(key.clone(), config.overlay)?;
+        let control_listener = control::bind(config.control.addr).await?;
+        let control_addr =
+            control_listener
+                .local_addr()
+                .map_err(|source| NodeError::ControlBind {
+                    addr: config.control.addr,
+                    source,
+                })?;
+        let gateway_listener = match &config.gateway {
+            Some(gateway) => Some(gateway::bind(gateway.addr).await?),
+            None => None,
+        };
+        let gateway_addr = gateway_listener.as_ref().and_then(|l| l.local_addr().ok());
+
+        let (overlay, inbound, overlay_task) = micro_overlay::spawn(key.clone(), config.overlay)?;
         let listen_addrs =
             match tokio::time::timeout(config.control.listen_timeout, overlay.listening()).await {
                 Ok(addrs) => addrs?,
@@ -53,29 +99,52 @@ impl RunningNode {
                     return Err(NodeError::ListenTimeout(config.control.listen_timeout));
                 }
             };
+        overlay.subscribe_topic(GOSSIP_TOPIC).await?;
+        let services = Services::new(overlay.clone(), key, config.services.clone());
+
         let credential = data_dir.new_credential()?;
-        let (stop_control, stop_rx) = watch::channel(false);
-        let control_task = tokio::spawn(control::serve(
-            listener,
-            overlay.clone(),
-            config.control.clone(),
-            credential.clone(),
-            stop_rx,
-        ));
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = vec![
+            tokio::spawn(pump_inbound(services.clone(), inbound)),
+            tokio::spawn(heartbeat(
+                services.clone(),
+                config.services.clone(),
+                stop_rx.clone(),
+            )),
+            tokio::spawn(control::serve(
+                control_listener,
+                overlay.clone(),
+                services.clone(),
+                config.control.clone(),
+                credential.clone(),
+                stop_rx.clone(),
+            )),
+        ];
+        if let Some(listener) = gateway_listener {
+            tasks.push(tokio::spawn(gateway::serve(
+                listener,
+                services.clone(),
+                config.services.max_request_bytes,
+                stop_rx,
+            )));
+        }
         data_dir.write_control_file(&ControlFile {
             addr: control_addr,
             pid: std::process::id(),
             peer_id,
+            gateway: gateway_addr,
         })?;
-        info!(%peer_id, %control_addr, data_dir = %data_dir.path().display(), "node started");
+        info!(%peer_id, %control_addr, ?gateway_addr, data_dir = %data_dir.path().display(), "node started");
         Ok(Self {
             overlay,
+            services,
             data_dir,
             control_addr,
+            gateway_addr,
             credential,
             listen_addrs,
-            stop_control,
-            control_task,
+            stop,
+            tasks,
             overlay_task,
         })
     }
@@ -83,6 +152,11 @@ impl RunningNode {
     /// The overlay handle.
     pub fn overlay(&self) -> &Overlay {
         &self.overlay
+    }
+
+    /// The service layer.
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     /// The node's identity.
@@ -93,6 +167,11 @@ impl RunningNode {
     /// Where the control API listens.
     pub fn control_addr(&self) -> SocketAddr {
         self.control_addr
+    }
+
+    /// Where the HTTP gateway listens, if it runs.
+    pub fn gateway_addr(&self) -> Option<SocketAddr> {
+        self.gateway_addr
     }
 
     /// The control API credential of this run.
@@ -110,15 +189,29 @@ impl RunningNode {
         &self.listen_addrs
     }
 
-    /// Stops in order: the control API (no new requests), the overlay (listeners, then
-    /// connections), then removes the control file and releases the data dir.
+    /// Stops at once, as a crash would: no withdrawal, connections dropped mid-flight. The
+    /// data dir is released. For tests and simulations of failures.
+    pub fn kill(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.overlay_task.abort();
+        info!("node killed");
+    }
+
+    /// Stops in order: the control API and gateway (no new requests), the services (withdrawn
+    /// from the network), the overlay (listeners, then connections); then removes the control
+    /// file and releases the data dir.
     pub async fn shutdown(self) {
         info!("node shutting down");
-        let _ = self.stop_control.send(true);
-        if let Err(e) = self.control_task.await {
-            warn!(error = %e, "control API task ended abnormally");
-        }
+        let _ = self.stop.send(true);
+        self.services.withdraw_all().await;
         self.overlay.shutdown().await;
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                warn!(error = %e, "node task ended abnormally");
+            }
+        }
         if let Err(e) = self.overlay_task.await {
             warn!(error = %e, "overlay task ended abnormally");
         }

@@ -4,6 +4,7 @@
 //! Nodes run on `127.0.0.1` only. Waiting is always on a condition or an event with a
 //! deadline, never a fixed sleep.
 
+pub mod backend;
 pub mod process;
 
 use std::future::Future;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use libp2p::multiaddr::Protocol;
+use micro_node::config::GatewayConfig;
 use micro_node::overlay::{BootstrapAddr, KadMode, Multiaddr, OverlayConfig, OverlayEvent, Role};
 use micro_node::{NodeConfig, RunningNode};
 use tokio::sync::broadcast;
@@ -59,6 +61,12 @@ pub fn node_config(data_dir: &Path, overlay: OverlayConfig) -> NodeConfig {
         ..NodeConfig::default()
     };
     config.control.addr = "127.0.0.1:0".parse().expect("static socket address");
+    config.gateway = Some(GatewayConfig {
+        addr: "127.0.0.1:0".parse().expect("static socket address"),
+    });
+    config.services.heartbeat_interval = Duration::from_millis(300);
+    config.services.record_ttl = Duration::from_millis(1500);
+    config.services.provider_cache_ttl = Duration::from_millis(200);
     config
 }
 

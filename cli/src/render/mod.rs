@@ -6,12 +6,14 @@
 
 mod format;
 mod graph;
+mod services;
 mod table;
 
 use micro_overlay::crawl::NetworkGraph;
 use micro_overlay::{Direction, LocalInfo, NodeInfo, PeerConnection, Reach, Role, Route};
 
 pub use format::{ago, duration, short_peer};
+pub use services::{local_services, network_services, service_routes};
 pub use table::Table;
 
 use format::{addrs, role, rtt, sanitize, yes_no};

@@ -3,6 +3,7 @@
 
 mod auth;
 mod routes;
+mod service_routes;
 
 use std::net::SocketAddr;
 
@@ -18,11 +19,13 @@ use crate::NodeError;
 use crate::api::ApiError;
 use crate::config::ControlConfig;
 use crate::credential::Credential;
+use crate::services::Services;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub overlay: Overlay,
+    pub services: Services,
     pub config: ControlConfig,
 }
 
@@ -40,11 +43,19 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
 pub(crate) async fn serve(
     listener: TcpListener,
     overlay: Overlay,
+    services: Services,
     config: ControlConfig,
     credential: Credential,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let app = router(AppState { overlay, config }, credential);
+    let app = router(
+        AppState {
+            overlay,
+            services,
+            config,
+        },
+        credential,
+    );
     let addr = listener.local_addr().ok();
     info!(?addr, "control API listening");
     let stop = async move {
@@ -60,6 +71,7 @@ pub(crate) async fn serve(
 
 fn router(state: AppState, credential: Credential) -> Router {
     routes::routes()
+        .merge(service_routes::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             credential,

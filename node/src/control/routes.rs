@@ -52,7 +52,10 @@ async fn network_nodes(State(s): State<AppState>) -> Response {
 }
 
 async fn network_routes(State(s): State<AppState>) -> Response {
-    reply(s.overlay.routes().await)
+    match s.overlay.routes().await {
+        Ok(nodes) => Json(super::service_routes::routes_view(&s, nodes)).into_response(),
+        Err(e) => overlay_error(e),
+    }
 }
 
 async fn network_graph(

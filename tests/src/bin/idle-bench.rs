@@ -14,10 +14,12 @@ use micro_testkit::process::{Daemon, Stream, cli_json};
 
 const START: Duration = Duration::from_secs(30);
 const LEAVES: usize = 10;
-const LOOPBACK: [&str; 4] = [
+const LOOPBACK: [&str; 6] = [
     "--listen",
     "/ip4/127.0.0.1/tcp/0",
     "--control",
+    "127.0.0.1:0",
+    "--gateway",
     "127.0.0.1:0",
 ];
 

@@ -1,0 +1,142 @@
+//! Answering RPCs for the services this node serves.
+
+use std::time::Duration;
+
+use micro_overlay::rpc::error_response;
+use micro_overlay::rpc_proto::{RpcRequest, RpcResponse};
+use micro_overlay::{PeerId, RpcResponder};
+use std::sync::atomic::Ordering;
+use tracing::{Instrument, debug, info_span};
+
+use super::{BUILTIN_SERVICE, Backend, Services, backend};
+use crate::registry::{Endpoint, ServiceName};
+
+/// Where dispatch errors say they came from.
+const ERROR_ID: &str = "micro.node.rpc";
+
+/// The built-in `node` service's endpoints.
+pub(super) fn builtin_endpoints() -> Vec<Endpoint> {
+    let endpoint = |name: &str, description: &str| Endpoint {
+        name: name.parse().expect("built-in endpoint names are valid"),
+        description: description.to_owned(),
+        request_schema: None,
+        response_schema: None,
+    };
+    vec![
+        endpoint("Node.Info", "this node's identity, version and services"),
+        endpoint("Node.Ping", "echoes the request body"),
+    ]
+}
+
+impl Services {
+    /// Handles one inbound RPC on its own task, within the node's concurrency limit.
+    pub fn spawn_inbound(&self, caller: PeerId, request: RpcRequest, responder: RpcResponder) {
+        let Ok(permit) = self.0.calls_in_flight.clone().try_acquire_owned() else {
+            responder.respond(error_response(
+                &request.id,
+                ERROR_ID,
+                503,
+                "node busy: too many calls in progress",
+            ));
+            return;
+        };
+        let services = self.clone();
+        let span = info_span!("rpc", peer = %caller, service = %request.service, endpoint = %request.endpoint, request_id = %request.id);
+        tokio::spawn(
+            async move {
+                let response = services.dispatch(caller, request).await;
+                drop(permit);
+                responder.respond(response);
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Answers `request` from a local service: 503 if this node does not serve it (the
+    /// caller may try another provider), 404 for an unknown endpoint.
+    pub(crate) async fn dispatch(&self, caller: PeerId, request: RpcRequest) -> RpcResponse {
+        let not_here = || {
+            error_response(
+                &request.id,
+                ERROR_ID,
+                503,
+                format!("service `{}` is not served by this node", request.service),
+            )
+        };
+        let Ok(name) = request.service.parse::<ServiceName>() else {
+            return error_response(
+                &request.id,
+                ERROR_ID,
+                400,
+                format!("`{}` is not a service name", request.service),
+            );
+        };
+        let Some(served) = self.served(&name) else {
+            return not_here();
+        };
+        let endpoints = &served.spec.endpoints;
+        if !endpoints.is_empty()
+            && !endpoints
+                .iter()
+                .any(|e| e.name.as_str() == request.endpoint)
+        {
+            served.errors.fetch_add(1, Ordering::Relaxed);
+            return error_response(
+                &request.id,
+                ERROR_ID,
+                404,
+                format!("service `{name}` has no endpoint `{}`", request.endpoint),
+            );
+        }
+        let timeout = match request.timeout_ms {
+            0 => self.0.config.default_timeout,
+            ms => Duration::from_millis(ms),
+        };
+        let response = match &served.spec.backend {
+            Backend::Builtin => self.builtin(&request).await,
+            Backend::Http { url } => {
+                backend::call(
+                    &self.0.http,
+                    url,
+                    &request,
+                    timeout,
+                    self.0.config.max_response_bytes,
+                )
+                .await
+            }
+        };
+        served.calls.fetch_add(1, Ordering::Relaxed);
+        if !(200..300).contains(&response.status) {
+            served.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        debug!(%caller, status = response.status, "answered");
+        response
+    }
+
+    async fn builtin(&self, request: &RpcRequest) -> RpcResponse {
+        let ok = |body: Vec<u8>, content_type: &str| RpcResponse {
+            id: request.id.clone(),
+            status: 200,
+            body,
+            content_type: content_type.to_owned(),
+            ..Default::default()
+        };
+        match request.endpoint.as_str() {
+            "Node.Ping" => ok(request.body.clone(), &request.content_type),
+            "Node.Info" => {
+                let info = serde_json::json!({
+                    "peer_id": self.0.overlay.local_peer_id().to_string(),
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "services": self.local().iter().map(|s| s.spec.name.to_string()).collect::<Vec<_>>(),
+                });
+                ok(info.to_string().into_bytes(), "application/json")
+            }
+            other => error_response(
+                &request.id,
+                ERROR_ID,
+                404,
+                format!("service `{BUILTIN_SERVICE}` has no endpoint `{other}`"),
+            ),
+        }
+    }
+}

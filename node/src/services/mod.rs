@@ -1,0 +1,233 @@
+//! The service layer: the services this node serves, the registry of what the network serves,
+//! and the client that calls services anywhere.
+//!
+//! [`Services`] is a cheap clonable handle. Its state is small and guarded by short
+//! synchronous locks (never held across an await); everything that waits goes through the
+//! overlay handle.
+
+mod backend;
+mod client;
+mod dispatch;
+mod registry;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use micro_overlay::{Keypair, Overlay, PeerId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+pub use client::{CallOutcome, CallRequest};
+
+use crate::config::ServicesConfig;
+use crate::registry::{Directory, DirectoryConfig, Endpoint, RecordLimits, ServiceName};
+
+/// The name of the service every node hosts itself.
+pub const BUILTIN_SERVICE: &str = "node";
+
+/// What backs a local service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Backend {
+    /// Answered by the node itself (the `node` service).
+    Builtin,
+    /// An HTTP server: endpoint `E` is `POST {url}/E`.
+    Http {
+        /// Base URL.
+        url: String,
+    },
+}
+
+/// What `serve` asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServeSpec {
+    /// The service's name on the network.
+    pub name: ServiceName,
+    /// Its version (free text, e.g. `1.0.0` or a commit).
+    #[serde(default = "default_version")]
+    pub version: String,
+    /// What answers its calls.
+    pub backend: Backend,
+    /// Its endpoints; empty = any endpoint is forwarded.
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+    /// Free-form metadata published with the record.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+fn default_version() -> String {
+    "latest".to_owned()
+}
+
+/// A service this node serves, as `micro-node services` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalService {
+    /// What was asked for.
+    pub spec: ServeSpec,
+    /// Calls answered.
+    pub calls: u64,
+    /// Calls answered with an error.
+    pub errors: u64,
+}
+
+struct Served {
+    spec: ServeSpec,
+    calls: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// Why a service could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The name is taken on this node.
+    #[error("this node already serves `{0}`; deregister it first")]
+    AlreadyServed(ServiceName),
+    /// The name is reserved.
+    #[error("`{0}` is the node's own service and cannot be replaced")]
+    Reserved(ServiceName),
+    /// Too many services on this node.
+    #[error("this node serves the most services it may ({0})")]
+    TooMany(usize),
+    /// The backend URL is not acceptable.
+    #[error("backend URL `{url}`: {reason}")]
+    BadBackend {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The record could not be signed (a field over its limit).
+    #[error("cannot sign the service record: {0}")]
+    Record(#[from] crate::registry::RecordError),
+    /// Not served here.
+    #[error("this node does not serve `{0}`")]
+    NotServed(ServiceName),
+}
+
+/// Per-peer measured RPC latency (EWMA, milliseconds), for power-of-two choices and routes.
+#[derive(Debug, Default)]
+struct Latency(HashMap<PeerId, f64>);
+
+impl Latency {
+    /// Weight of the newest sample.
+    const ALPHA: f64 = 0.3;
+    /// Most peers remembered.
+    const CAPACITY: usize = 10_000;
+
+    fn record(&mut self, peer: PeerId, ms: f64) {
+        if self.0.len() >= Self::CAPACITY && !self.0.contains_key(&peer) {
+            return;
+        }
+        let entry = self.0.entry(peer).or_insert(ms);
+        *entry = Self::ALPHA * ms + (1.0 - Self::ALPHA) * *entry;
+    }
+
+    fn get(&self, peer: &PeerId) -> Option<f64> {
+        self.0.get(peer).copied()
+    }
+}
+
+struct Inner {
+    overlay: Overlay,
+    key: Keypair,
+    config: ServicesConfig,
+    limits: RecordLimits,
+    local: Mutex<BTreeMap<ServiceName, Arc<Served>>>,
+    directory: Mutex<Directory>,
+    cache: Mutex<HashMap<ServiceName, (Instant, Vec<PeerId>)>>,
+    latency: Mutex<Latency>,
+    http: reqwest::Client,
+    /// Sequence number of this node's records: never goes back, even across restarts.
+    seq: AtomicU64,
+    calls_in_flight: Arc<Semaphore>,
+}
+
+/// The service layer of one node. Clone freely.
+#[derive(Clone)]
+pub struct Services(Arc<Inner>);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these short locks leaves consistent data (every update is
+    // a single insert/remove), so a poisoned lock is used as is.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Services {
+    /// The service layer over `overlay`, signing with the node's `key`. Serves the built-in
+    /// `node` service from the start.
+    pub fn new(overlay: Overlay, key: Keypair, config: ServicesConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        let services = Self(Arc::new(Inner {
+            calls_in_flight: Arc::new(Semaphore::new(config.max_concurrent_calls.max(1))),
+            overlay,
+            key,
+            limits: RecordLimits::default(),
+            local: Mutex::new(BTreeMap::new()),
+            directory: Mutex::new(Directory::new(DirectoryConfig::default())),
+            cache: Mutex::new(HashMap::new()),
+            latency: Mutex::new(Latency::default()),
+            http,
+            seq: AtomicU64::new(crate::registry::now_ms()),
+            config,
+        }));
+        let builtin = ServeSpec {
+            name: BUILTIN_SERVICE.parse().expect("the built-in name is valid"),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            backend: Backend::Builtin,
+            endpoints: dispatch::builtin_endpoints(),
+            metadata: BTreeMap::new(),
+        };
+        lock(&services.0.local).insert(
+            builtin.name.clone(),
+            Arc::new(Served {
+                spec: builtin,
+                calls: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+            }),
+        );
+        services
+    }
+
+    fn next_seq(&self) -> u64 {
+        let now = crate::registry::now_ms();
+        let mut current = self.0.seq.load(Ordering::Relaxed);
+        loop {
+            let next = (current + 1).max(now);
+            match self
+                .0
+                .seq
+                .compare_exchange(current, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return next,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// The services this node serves (the built-in one included).
+    pub fn local(&self) -> Vec<LocalService> {
+        lock(&self.0.local)
+            .values()
+            .map(|s| LocalService {
+                spec: s.spec.clone(),
+                calls: s.calls.load(Ordering::Relaxed),
+                errors: s.errors.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    fn served(&self, name: &ServiceName) -> Option<Arc<Served>> {
+        lock(&self.0.local).get(name).cloned()
+    }
+
+    /// The measured latency to `peer`, in milliseconds.
+    pub fn latency_ms(&self, peer: &PeerId) -> Option<f64> {
+        lock(&self.0.latency).get(peer)
+    }
+}
