@@ -74,6 +74,8 @@ impl Behaviour {
         // Only provider records are used; inbound ones are checked before storing and
         // arbitrary values are refused (see the actor's Kademlia handler).
         kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
+        kad_config.set_provider_record_ttl(Some(config.provider_record_ttl));
+        kad_config.set_provider_publication_interval(Some(config.provider_record_ttl / 2));
         let mut kad =
             kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
         kad.set_mode(match config.effective_kad_mode() {

@@ -68,6 +68,9 @@ pub struct OverlayConfig {
     pub inbound_capacity: usize,
     /// Longest a Kademlia query (provider lookup, bootstrap) may run.
     pub kad_query_timeout: Duration,
+    /// How long a DHT provider record lives without being re-published (re-published at half
+    /// this), so a provider that vanished stops being found.
+    pub provider_record_ttl: Duration,
 }
 
 impl Default for OverlayConfig {
@@ -99,6 +102,7 @@ impl Default for OverlayConfig {
             rpc: RpcConfig::default(),
             inbound_capacity: 1024,
             kad_query_timeout: Duration::from_secs(10),
+            provider_record_ttl: Duration::from_secs(600),
         }
     }
 }

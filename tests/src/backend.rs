@@ -1,5 +1,6 @@
 //! A tiny HTTP backend for service tests: answers `POST /Say.Hello {"name": N}` with
-//! `{"message": "Hello N", "served_by": TAG}`, and `POST /Fail` with a 500.
+//! `{"message": "Hello N", "served_by": TAG}`, `POST /Fail` with a 500, and never answers
+//! `POST /Slow`.
 
 use std::net::SocketAddr;
 
@@ -44,6 +45,7 @@ pub async fn spawn(tag: &str) -> Result<Backend> {
             "/Fail",
             post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "backend exploded") }),
         )
+        .route("/Slow", post(std::future::pending::<&'static str>))
         .with_state(tag.to_owned());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -36,7 +36,7 @@ impl Daemon {
             .arg("--data-dir")
             .arg(data_dir)
             .args(args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,micro_node::services=debug")
             .env_remove("MICRO_CONTROL_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

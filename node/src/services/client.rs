@@ -10,6 +10,7 @@ use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
+use super::dispatch::NOT_SERVED;
 use super::registry::provider_key;
 use super::{BUILTIN_SERVICE, Services, lock};
 use crate::api::ApiError;
@@ -109,6 +110,8 @@ impl Services {
         }
         let mut tried = HashSet::new();
         let mut last_error = None;
+        // Every provider asked said it does not serve the service (stale records).
+        let mut only_not_served = true;
         for attempt in 1..=config.max_attempts.max(1) {
             providers.retain(|p| !tried.contains(p));
             let Some(peer) = self.pick(&providers) else {
@@ -155,8 +158,10 @@ impl Services {
                     lock(&self.0.latency).record(peer, latency_ms);
                     let error = error_of(&response);
                     debug!(%peer, %error, attempt, "provider failed; trying another");
-                    if error.detail.contains("is not served by this node") {
+                    if error.detail.contains(NOT_SERVED) {
                         self.forget_provider(&call.service, &peer);
+                    } else {
+                        only_not_served = false;
                     }
                     last_error = Some(error);
                 }
@@ -165,6 +170,7 @@ impl Services {
                     return Err(ApiError::new(ERROR_ID, 503, "this node is shutting down"));
                 }
                 Err(failure) => {
+                    only_not_served = false;
                     warn!(%peer, %failure, attempt, "provider unreachable; trying another");
                     lock(&self.0.cache).remove(&call.service);
                     let code = if matches!(failure, RpcFailure::Timeout { .. }) {
@@ -179,6 +185,16 @@ impl Services {
                 // Everyone known was tried: look again, someone may have joined.
                 providers = self.providers(&call.service, deadline).await;
             }
+        }
+        if only_not_served && last_error.is_some() {
+            return Err(ApiError::new(
+                ERROR_ID,
+                404,
+                format!(
+                    "service `{}` not found on the network (its last providers stopped serving it)",
+                    call.service
+                ),
+            ));
         }
         if Instant::now() >= deadline {
             return Err(ApiError::new(

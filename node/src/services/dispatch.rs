@@ -14,6 +14,10 @@ use crate::registry::{Endpoint, ServiceName};
 /// Where dispatch errors say they came from.
 const ERROR_ID: &str = "micro.node.rpc";
 
+/// Text of the 503 a node answers for a service it does not serve; clients recognise it and
+/// forget the stale provider.
+pub(super) const NOT_SERVED: &str = "is not served by this node";
+
 /// The built-in `node` service's endpoints.
 pub(super) fn builtin_endpoints() -> Vec<Endpoint> {
     let endpoint = |name: &str, description: &str| Endpoint {
@@ -60,7 +64,7 @@ impl Services {
                 &request.id,
                 ERROR_ID,
                 503,
-                format!("service `{}` is not served by this node", request.service),
+                format!("service `{}` {NOT_SERVED}", request.service),
             )
         };
         let Ok(name) = request.service.parse::<ServiceName>() else {

@@ -253,8 +253,14 @@ impl Services {
         let mut cache = lock(&self.0.cache);
         for record in records {
             let name = record.name.clone();
+            let owner = record.owner;
             match directory.insert(record, Some(message.propagation_source), now) {
-                Insert::New | Insert::Withdrawn => {
+                Insert::New => {
+                    debug!(service = %name, provider = %owner, "learned a provider");
+                    cache.remove(&name);
+                }
+                Insert::Withdrawn => {
+                    debug!(service = %name, provider = %owner, "provider withdrew");
                     cache.remove(&name);
                 }
                 Insert::Refreshed => {}
