@@ -171,6 +171,7 @@ impl Services {
                 }
                 Err(failure) => {
                     only_not_served = false;
+                    lock(&self.0.latency).mark_unreachable(peer);
                     warn!(%peer, %failure, attempt, "provider unreachable; trying another");
                     lock(&self.0.cache).remove(&call.service);
                     let code = if matches!(failure, RpcFailure::Timeout { .. }) {
@@ -249,7 +250,21 @@ impl Services {
         found
     }
 
+    /// Picks a provider, preferring those not found unreachable in the last seconds.
     fn pick(&self, candidates: &[PeerId]) -> Option<PeerId> {
+        let healthy: Vec<PeerId> = {
+            let latency = lock(&self.0.latency);
+            candidates
+                .iter()
+                .filter(|p| !latency.is_suspect(p))
+                .copied()
+                .collect()
+        };
+        let candidates = if healthy.is_empty() {
+            candidates
+        } else {
+            &healthy
+        };
         let mut rng = rand::rng();
         match self.0.config.balance {
             Balance::Random => candidates.choose(&mut rng).copied(),

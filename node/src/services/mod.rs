@@ -13,7 +13,7 @@ mod registry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use micro_overlay::{Keypair, Overlay, PeerId};
 use serde::{Deserialize, Serialize};
@@ -107,26 +107,49 @@ pub enum ServeError {
     NotServed(ServiceName),
 }
 
-/// Per-peer measured RPC latency (EWMA, milliseconds), for power-of-two choices and routes.
+/// What calls taught about providers: measured RPC latency (EWMA, milliseconds) for
+/// power-of-two choices and routes, and which providers were unreachable lately.
 #[derive(Debug, Default)]
-struct Latency(HashMap<PeerId, f64>);
+struct Latency {
+    ewma: HashMap<PeerId, f64>,
+    unreachable: HashMap<PeerId, Instant>,
+}
 
 impl Latency {
     /// Weight of the newest sample.
     const ALPHA: f64 = 0.3;
-    /// Most peers remembered.
+    /// Most peers remembered, in each table.
     const CAPACITY: usize = 10_000;
+    /// How long a provider that could not be reached is tried only when no other is left.
+    const SUSPECT_FOR: Duration = Duration::from_secs(10);
 
     fn record(&mut self, peer: PeerId, ms: f64) {
-        if self.0.len() >= Self::CAPACITY && !self.0.contains_key(&peer) {
+        self.unreachable.remove(&peer);
+        if self.ewma.len() >= Self::CAPACITY && !self.ewma.contains_key(&peer) {
             return;
         }
-        let entry = self.0.entry(peer).or_insert(ms);
+        let entry = self.ewma.entry(peer).or_insert(ms);
         *entry = Self::ALPHA * ms + (1.0 - Self::ALPHA) * *entry;
     }
 
     fn get(&self, peer: &PeerId) -> Option<f64> {
-        self.0.get(peer).copied()
+        self.ewma.get(peer).copied()
+    }
+
+    fn mark_unreachable(&mut self, peer: PeerId) {
+        if self.unreachable.len() >= Self::CAPACITY {
+            self.unreachable
+                .retain(|_, at| at.elapsed() < Self::SUSPECT_FOR);
+        }
+        if self.unreachable.len() < Self::CAPACITY {
+            self.unreachable.insert(peer, Instant::now());
+        }
+    }
+
+    fn is_suspect(&self, peer: &PeerId) -> bool {
+        self.unreachable
+            .get(peer)
+            .is_some_and(|at| at.elapsed() < Self::SUSPECT_FOR)
     }
 }
 
@@ -229,5 +252,24 @@ impl Services {
     /// The measured latency to `peer`, in milliseconds.
     pub fn latency_ms(&self, peer: &PeerId) -> Option<f64> {
         lock(&self.0.latency).get(peer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreachable_providers_are_suspect_until_they_answer() {
+        let mut latency = Latency::default();
+        let peer = PeerId::random();
+        assert!(!latency.is_suspect(&peer));
+        latency.mark_unreachable(peer);
+        assert!(latency.is_suspect(&peer));
+        latency.record(peer, 2.0);
+        assert!(!latency.is_suspect(&peer));
+        latency.record(peer, 4.0);
+        let ewma = latency.get(&peer).expect("measured");
+        assert!((ewma - (0.3 * 4.0 + 0.7 * 2.0)).abs() < 1e-9);
     }
 }
