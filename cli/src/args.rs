@@ -151,6 +151,25 @@ pub enum Command {
     },
     /// The services this node serves.
     Services,
+    /// Publish a message on a broker topic (fire and forget).
+    Publish {
+        /// The topic, e.g. `orders`.
+        topic: String,
+        /// The message body.
+        body: String,
+        /// A header `key=value` (repeatable).
+        #[arg(long = "header", value_name = "KEY=VALUE", value_parser = parse_header)]
+        headers: Vec<(String, String)>,
+        /// MIME type of the body.
+        #[arg(long, default_value = "application/json")]
+        content_type: String,
+    },
+    /// Print the messages published on a broker topic from now on, one per line, until
+    /// interrupted (--json: one JSON object per line).
+    Subscribe {
+        /// The topic.
+        topic: String,
+    },
     /// Stop serving a service.
     Deregister {
         /// The service's name.
@@ -227,6 +246,14 @@ pub enum GraphFormat {
     Dot,
     /// JSON.
     Json,
+}
+
+/// Parses `key=value`.
+pub fn parse_header(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("`{s}` is not key=value")),
+    }
 }
 
 /// Parses `250ms`, `10s`, `5m`, `1h` or a bare number of seconds.

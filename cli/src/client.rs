@@ -12,6 +12,9 @@ use micro_node::data_dir::files;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// Longest line accepted from a stream.
+const MAX_LINE_BYTES: usize = 1 << 20;
+
 /// Extra time the client waits beyond what the node was asked to spend.
 const RESPONSE_GRACE: Duration = Duration::from_secs(10);
 
@@ -101,7 +104,7 @@ impl Client {
         budget: Duration,
     ) -> Result<T> {
         let request = self.http.get(self.url(path)).query(query);
-        self.send(request, budget)
+        self.send(request, Some(budget))
             .await?
             .json()
             .await
@@ -116,16 +119,44 @@ impl Client {
         budget: Duration,
     ) -> Result<T> {
         let request = self.http.post(self.url(path)).json(body);
-        self.send(request, budget)
+        self.send(request, Some(budget))
             .await?
             .json()
             .await
             .with_context(|| self.unexpected(path))
     }
 
+    /// `GET /v1/<path>` as a stream of lines: `on_start` once the node accepted the request,
+    /// then `on_line` for each line as it arrives, until the node ends the stream (it stops)
+    /// or `on_line` fails.
+    pub async fn stream_lines(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        on_start: impl FnOnce(),
+        mut on_line: impl FnMut(&str) -> Result<()>,
+    ) -> Result<()> {
+        let request = self.http.get(self.url(path)).query(query);
+        // No overall timeout: a subscription lasts as long as the user wants.
+        let mut response = self.send(request, None).await?;
+        on_start();
+        let mut pending = Vec::new();
+        while let Some(chunk) = response.chunk().await.context("the stream broke off")? {
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                on_line(String::from_utf8_lossy(&line).trim_end())?;
+            }
+            if pending.len() > MAX_LINE_BYTES {
+                bail!("the node sent a line longer than {MAX_LINE_BYTES} bytes");
+            }
+        }
+        Ok(())
+    }
+
     /// `DELETE /v1/<path>`.
     pub async fn delete(&self, path: &str, budget: Duration) -> Result<()> {
-        self.send(self.http.delete(self.url(path)), budget)
+        self.send(self.http.delete(self.url(path)), Some(budget))
             .await
             .map(drop)
     }
@@ -141,25 +172,24 @@ impl Client {
     async fn send(
         &self,
         request: reqwest::RequestBuilder,
-        budget: Duration,
+        budget: Option<Duration>,
     ) -> Result<reqwest::Response> {
-        let response = request
-            .bearer_auth(&self.credential)
-            .timeout(budget + RESPONSE_GRACE)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_connect() {
-                    anyhow!(
-                        "no node is running on {} (nothing answers at {}); {}",
-                        self.data_dir.display(),
-                        self.addr,
-                        start_hint(&self.data_dir)
-                    )
-                } else {
-                    anyhow!("control API request failed: {e}")
-                }
-            })?;
+        let mut request = request.bearer_auth(&self.credential);
+        if let Some(budget) = budget {
+            request = request.timeout(budget + RESPONSE_GRACE);
+        }
+        let response = request.send().await.map_err(|e| {
+            if e.is_connect() {
+                anyhow!(
+                    "no node is running on {} (nothing answers at {}); {}",
+                    self.data_dir.display(),
+                    self.addr,
+                    start_hint(&self.data_dir)
+                )
+            } else {
+                anyhow!("control API request failed: {e}")
+            }
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);

@@ -3,7 +3,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
-use micro_node::api::{CallBody, CallReply, RoutesView};
+use micro_node::api::{CallBody, CallReply, PublishBody, RoutesView, StreamLine};
+use micro_node::broker::Published;
 use micro_node::registry::{Endpoint, ServiceRecord, ServiceSummary};
 use micro_node::services::{Backend, LocalService, ServeSpec};
 use micro_overlay::crawl::{CrawlLimits, NetworkGraph};
@@ -113,6 +114,58 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
             } else {
                 print_text(render::network_services(&services))
             }
+        }
+        Command::Publish {
+            topic,
+            body,
+            headers,
+            content_type,
+        } => {
+            let request = PublishBody {
+                topic,
+                body,
+                content_type: Some(content_type),
+                headers: headers.into_iter().collect(),
+            };
+            let published: Published = client.post("/broker/publish", &request, QUICK).await?;
+            if json {
+                print_json(&published)
+            } else {
+                print_text(format!(
+                    "published {} (delivered to {} peer{})\n",
+                    published.id,
+                    published.delivered_to,
+                    if published.delivered_to == 1 { "" } else { "s" }
+                ))
+            }
+        }
+        Command::Subscribe { topic } => {
+            client
+                .stream_lines(
+                    "/broker/subscribe",
+                    &[("topic", topic.clone())],
+                    || eprintln!("subscribed to {topic}; waiting for messages (Ctrl-C to stop)"),
+                    |line| {
+                        if json {
+                            println!("{line}");
+                        } else {
+                            match serde_json::from_str::<StreamLine>(line)? {
+                                StreamLine::Message {
+                                    publisher, body, ..
+                                } => {
+                                    println!("{} {body}", render::short_peer(&publisher));
+                                }
+                                StreamLine::Missed(n) => {
+                                    eprintln!("(missed {n} messages: too slow)")
+                                }
+                            }
+                        }
+                        // Each line is flushed as it comes, also into a pipe.
+                        std::io::Write::flush(&mut std::io::stdout())?;
+                        Ok(())
+                    },
+                )
+                .await
         }
         Command::Services => {
             let services: Vec<LocalService> = client.get("/services", &[], QUICK).await?;

@@ -60,6 +60,48 @@ pub struct CallReply {
     pub body: String,
 }
 
+/// `POST /v1/broker/publish`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishBody {
+    /// The topic.
+    pub topic: String,
+    /// The payload, as text.
+    #[serde(default)]
+    pub body: String,
+    /// MIME type; `application/json` if absent.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Metadata headers.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+/// One line of the `GET /v1/broker/subscribe` NDJSON stream: a message, or a note that the
+/// subscriber fell behind and lost some.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamLine {
+    /// A message (body as text, invalid UTF-8 replaced).
+    Message {
+        /// Unique id.
+        id: String,
+        /// The topic.
+        topic: String,
+        /// Metadata headers.
+        headers: std::collections::BTreeMap<String, String>,
+        /// MIME type.
+        content_type: String,
+        /// The payload as text.
+        body: String,
+        /// Who published it.
+        publisher: PeerId,
+        /// When, Unix ms.
+        timestamp_ms: u64,
+    },
+    /// This many messages were lost because the subscriber was too slow.
+    Missed(u64),
+}
+
 /// One provider of one service, and how this node reaches it (`network routes`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceRoute {

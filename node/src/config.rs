@@ -26,6 +26,8 @@ pub struct NodeConfig {
     pub services: ServicesConfig,
     /// The HTTP gateway; `None` to run without one.
     pub gateway: Option<GatewayConfig>,
+    /// The broker's limits.
+    pub broker: crate::broker::BrokerConfig,
 }
 
 impl Default for NodeConfig {
@@ -36,6 +38,7 @@ impl Default for NodeConfig {
             control: ControlConfig::default(),
             services: ServicesConfig::default(),
             gateway: Some(GatewayConfig::default()),
+            broker: crate::broker::BrokerConfig::default(),
         }
     }
 }

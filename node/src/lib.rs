@@ -5,6 +5,7 @@
 //! the tests both use it. The control API's wire types are in [`api`].
 
 pub mod api;
+pub mod broker;
 pub mod config;
 mod control;
 mod credential;

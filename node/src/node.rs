@@ -11,6 +11,7 @@ use tokio::time::{MissedTickBehavior, interval};
 use tracing::{info, warn};
 
 use crate::api::ControlFile;
+use crate::broker::Broker;
 use crate::config::{NodeConfig, ServicesConfig};
 use crate::credential::Credential;
 use crate::data_dir::DataDir;
@@ -23,6 +24,7 @@ use crate::{NodeError, control, gateway};
 pub struct RunningNode {
     overlay: Overlay,
     services: Services,
+    broker: Broker,
     data_dir: DataDir,
     control_addr: SocketAddr,
     gateway_addr: Option<SocketAddr>,
@@ -43,8 +45,9 @@ impl std::fmt::Debug for RunningNode {
     }
 }
 
-/// Hands inbound RPCs and gossip to the service layer until the overlay stops.
-async fn pump_inbound(services: Services, mut inbound: mpsc::Receiver<Inbound>) {
+/// Hands inbound RPCs to the service layer and gossip to whoever owns its topic, until the
+/// overlay stops.
+async fn pump_inbound(services: Services, broker: Broker, mut inbound: mpsc::Receiver<Inbound>) {
     while let Some(item) = inbound.recv().await {
         match item {
             Inbound::Rpc {
@@ -52,6 +55,9 @@ async fn pump_inbound(services: Services, mut inbound: mpsc::Receiver<Inbound>) 
                 request,
                 responder,
             } => services.spawn_inbound(peer, request, responder),
+            Inbound::Gossip(message) if Broker::owns(&message.topic) => {
+                broker.on_gossip(message).await
+            }
             Inbound::Gossip(message) => services.on_gossip(message).await,
         }
     }
@@ -101,11 +107,12 @@ impl RunningNode {
             };
         overlay.subscribe_topic(GOSSIP_TOPIC).await?;
         let services = Services::new(overlay.clone(), key, config.services.clone());
+        let broker = Broker::new(overlay.clone(), config.broker);
 
         let credential = data_dir.new_credential()?;
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = vec![
-            tokio::spawn(pump_inbound(services.clone(), inbound)),
+            tokio::spawn(pump_inbound(services.clone(), broker.clone(), inbound)),
             tokio::spawn(heartbeat(
                 services.clone(),
                 config.services.clone(),
@@ -115,6 +122,7 @@ impl RunningNode {
                 control_listener,
                 overlay.clone(),
                 services.clone(),
+                broker.clone(),
                 config.control.clone(),
                 credential.clone(),
                 stop_rx.clone(),
@@ -138,6 +146,7 @@ impl RunningNode {
         Ok(Self {
             overlay,
             services,
+            broker,
             data_dir,
             control_addr,
             gateway_addr,
@@ -157,6 +166,11 @@ impl RunningNode {
     /// The service layer.
     pub fn services(&self) -> &Services {
         &self.services
+    }
+
+    /// The broker.
+    pub fn broker(&self) -> &Broker {
+        &self.broker
     }
 
     /// The node's identity.

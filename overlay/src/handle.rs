@@ -138,6 +138,12 @@ impl Overlay {
             .await?
     }
 
+    /// How many connected peers are known to be subscribed to `topic`.
+    pub async fn topic_peers(&self, topic: &str) -> Result<usize, OverlayError> {
+        let topic = topic.to_owned();
+        self.ask(|reply| Command::TopicPeers { topic, reply }).await
+    }
+
     /// Tells gossipsub whether a received message was valid: accepted ones are forwarded,
     /// rejected ones count against the sender's score, ignored ones are dropped quietly.
     pub async fn report_message(&self, message: &GossipMessage, acceptance: MessageAcceptance) {

@@ -32,6 +32,14 @@ impl Daemon {
     /// Starts `bin` on `data_dir` with `args` (plus `--data-dir`), and waits (up to `timeout`)
     /// for its `ready:` line.
     pub fn start(bin: &Path, data_dir: &Path, args: &[&str], timeout: Duration) -> Result<Self> {
+        let mut daemon = Self::spawn(bin, data_dir, args)?;
+        daemon.wait_line(Stream::Stdout, "ready:", timeout)?;
+        Ok(daemon)
+    }
+
+    /// Starts `bin` on `data_dir` with `args` (plus `--data-dir`) in the background, without
+    /// waiting for anything: for long-running commands such as `subscribe`.
+    pub fn spawn(bin: &Path, data_dir: &Path, args: &[&str]) -> Result<Self> {
         let mut child = Command::new(bin)
             .arg("--data-dir")
             .arg(data_dir)
@@ -62,14 +70,12 @@ impl Daemon {
                 }
             });
         }
-        let mut daemon = Self {
+        Ok(Self {
             child,
             lines,
             seen: Vec::new(),
             data_dir: data_dir.to_owned(),
-        };
-        daemon.wait_line(Stream::Stdout, "ready:", timeout)?;
-        Ok(daemon)
+        })
     }
 
     /// Waits for a line on `stream` containing `needle`; returns it. Lines already seen count.

@@ -2,6 +2,7 @@
 //! bearer credential. The CLI is its client.
 
 mod auth;
+mod broker_routes;
 mod routes;
 mod service_routes;
 
@@ -17,6 +18,7 @@ use tracing::{info, warn};
 
 use crate::NodeError;
 use crate::api::ApiError;
+use crate::broker::Broker;
 use crate::config::ControlConfig;
 use crate::credential::Credential;
 use crate::services::Services;
@@ -26,7 +28,10 @@ use crate::services::Services;
 pub(crate) struct AppState {
     pub overlay: Overlay,
     pub services: Services,
+    pub broker: Broker,
     pub config: ControlConfig,
+    /// Turns true at shutdown: long-lived responses (subscriptions) end then.
+    pub stop: watch::Receiver<bool>,
 }
 
 /// Binds the control address, refusing anything but loopback.
@@ -44,6 +49,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     overlay: Overlay,
     services: Services,
+    broker: Broker,
     config: ControlConfig,
     credential: Credential,
     mut shutdown: watch::Receiver<bool>,
@@ -52,7 +58,9 @@ pub(crate) async fn serve(
         AppState {
             overlay,
             services,
+            broker,
             config,
+            stop: shutdown.clone(),
         },
         credential,
     );
@@ -72,6 +80,7 @@ pub(crate) async fn serve(
 fn router(state: AppState, credential: Credential) -> Router {
     routes::routes()
         .merge(service_routes::routes())
+        .merge(broker_routes::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             credential,

@@ -19,16 +19,23 @@ impl EventLoop {
             .map_err(|e| OverlayError::Gossip(e.to_string()))
     }
 
+    /// Connected peers known to be subscribed to `topic`.
+    pub(super) fn topic_peers(&self, topic: &str) -> usize {
+        let hash = gossipsub::IdentTopic::new(topic).hash();
+        self.swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&hash))
+            .count()
+    }
+
     /// Publishes; returns how many peers subscribed to the topic it went to. No peers is not
     /// an error: the message simply reached nobody.
     pub(super) fn publish(&mut self, topic: String, data: Vec<u8>) -> Result<usize, OverlayError> {
+        let peers = self.topic_peers(&topic);
         let topic = gossipsub::IdentTopic::new(topic);
-        let hash = topic.hash();
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-        let peers = gossipsub
-            .all_peers()
-            .filter(|(_, topics)| topics.contains(&&hash))
-            .count();
         match gossipsub.publish(topic, data) {
             Ok(_) => Ok(peers),
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic)

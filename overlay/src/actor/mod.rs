@@ -89,6 +89,10 @@ pub(crate) enum Command {
         data: Vec<u8>,
         reply: oneshot::Sender<Result<usize, OverlayError>>,
     },
+    TopicPeers {
+        topic: String,
+        reply: oneshot::Sender<usize>,
+    },
     ReportMessage {
         id: gossipsub::MessageId,
         propagation_source: PeerId,
@@ -403,6 +407,9 @@ impl EventLoop {
             }
             Command::Publish { topic, data, reply } => {
                 let _ = reply.send(self.publish(topic, data));
+            }
+            Command::TopicPeers { topic, reply } => {
+                let _ = reply.send(self.topic_peers(&topic));
             }
             Command::ReportMessage {
                 id,

@@ -1,0 +1,128 @@
+//! The broker: fire-and-forget messages reach every subscriber on every node; forged ones
+//! reach none.
+
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+use micro_node::RunningNode;
+use micro_node::broker::{GOSSIP_PREFIX, TopicName, proto};
+use micro_node::overlay::{PeerId, Role};
+use micro_testkit::{bootstrap_addr, eventually, init_tracing, start_node};
+use prost::Message;
+use tokio::sync::broadcast::error::TryRecvError;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+async fn network(n: usize) -> Result<(Vec<tempfile::TempDir>, Vec<RunningNode>)> {
+    let dirs: Vec<tempfile::TempDir> = (0..n)
+        .map(|_| tempfile::tempdir())
+        .collect::<Result<_, _>>()?;
+    let super_node = start_node(dirs[0].path(), Role::Super, vec![]).await?;
+    let boot = bootstrap_addr(&super_node);
+    let mut nodes = vec![super_node];
+    for dir in &dirs[1..] {
+        nodes.push(start_node(dir.path(), Role::Peer, vec![boot.clone()]).await?);
+    }
+    Ok((dirs, nodes))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_subscribers_on_three_nodes_get_a_message_from_a_fourth() -> Result<()> {
+    init_tracing();
+    let (_dirs, nodes) = network(4).await?;
+    let orders: TopicName = "orders".parse()?;
+
+    // Nobody listens yet: not an error, delivered to nobody.
+    let lonely = nodes[0]
+        .broker()
+        .publish(
+            orders.clone(),
+            b"{}".to_vec(),
+            "application/json".into(),
+            Default::default(),
+        )
+        .await?;
+    ensure!(lonely.delivered_to == 0);
+
+    let mut subscriptions = Vec::new();
+    for node in &nodes[1..] {
+        subscriptions.push(node.broker().subscribe(orders.clone()).await?);
+    }
+    eventually(
+        "the publisher to see three subscribers",
+        PATIENCE,
+        || async { Ok(nodes[0].broker().topic_peers(&orders).await? == 3) },
+    )
+    .await?;
+
+    let headers = [("k".to_owned(), "v".to_owned())].into();
+    let published = nodes[0]
+        .broker()
+        .publish(
+            orders.clone(),
+            br#"{"id":1}"#.to_vec(),
+            "application/json".into(),
+            headers,
+        )
+        .await?;
+    ensure!(published.delivered_to == 3, "{published:?}");
+    for subscription in &mut subscriptions {
+        let message = tokio::time::timeout(PATIENCE, subscription.recv()).await??;
+        ensure!(message.id == published.id && message.body == br#"{"id":1}"#);
+        ensure!(message.publisher == nodes[0].peer_id());
+        ensure!(message.headers.get("k").map(String::as_str) == Some("v"));
+    }
+    for node in nodes {
+        node.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_claiming_another_publisher_is_rejected() -> Result<()> {
+    init_tracing();
+    let (_dirs, nodes) = network(3).await?;
+    let topic: TopicName = "alerts".parse()?;
+    let mut subscription = nodes[1].broker().subscribe(topic.clone()).await?;
+    eventually("the forger to see the subscriber", PATIENCE, || async {
+        Ok(nodes[2].broker().topic_peers(&topic).await? >= 1)
+    })
+    .await?;
+
+    // Node 2 publishes raw gossip claiming node 0 wrote it; then a genuine message follows.
+    let forged = proto::BrokerMessage {
+        id: "forged".into(),
+        topic: topic.to_string(),
+        body: b"trust me".to_vec(),
+        publisher: nodes[0].peer_id().to_bytes(),
+        ..Default::default()
+    };
+    nodes[2]
+        .overlay()
+        .publish(&format!("{GOSSIP_PREFIX}{topic}"), forged.encode_to_vec())
+        .await?;
+    let genuine = nodes[2]
+        .broker()
+        .publish(
+            topic.clone(),
+            b"real".to_vec(),
+            "text/plain".into(),
+            Default::default(),
+        )
+        .await?;
+    let message = tokio::time::timeout(PATIENCE, subscription.recv()).await??;
+    ensure!(
+        message.id == genuine.id,
+        "the first message through is the genuine one: {message:?}"
+    );
+    ensure!(
+        matches!(subscription.try_recv(), Err(TryRecvError::Empty)),
+        "nothing else arrived"
+    );
+    let sender: PeerId = message.publisher;
+    ensure!(sender == nodes[2].peer_id());
+    for node in nodes {
+        node.shutdown().await;
+    }
+    Ok(())
+}
