@@ -2,7 +2,11 @@
 //! compiler, so building needs no `protoc` on the machine.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/registry.proto", "proto/broker.proto"];
+    let protos = [
+        "proto/registry.proto",
+        "proto/broker.proto",
+        "proto/events.proto",
+    ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

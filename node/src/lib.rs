@@ -11,6 +11,7 @@ mod control;
 mod credential;
 pub mod data_dir;
 mod error;
+pub mod events;
 pub mod gateway;
 pub mod identity;
 mod node;
