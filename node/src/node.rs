@@ -59,6 +59,10 @@ async fn pump_inbound(services: Services, broker: Broker, mut inbound: mpsc::Rec
                 broker.on_gossip(message).await
             }
             Inbound::Gossip(message) => services.on_gossip(message).await,
+            // No sync protocol is served yet: dropping the responder resets the stream.
+            Inbound::Sync { protocol, peer, .. } => {
+                tracing::debug!(%peer, %protocol, "sync request refused: not served yet");
+            }
         }
     }
 }

@@ -5,7 +5,7 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::{StreamProtocol, connection_limits, gossipsub, identify, kad, ping, request_response};
 
 use crate::config::{KadMode, OverlayConfig, non_zero};
-use crate::{peer_exchange, rpc};
+use crate::{peer_exchange, rpc, sync};
 
 /// Kademlia protocol name of the Micro network (not the public IPFS DHT).
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/micro/kad/1.0.0");
@@ -30,6 +30,8 @@ pub(crate) struct Behaviour {
     pub peers: request_response::Behaviour<peer_exchange::Codec>,
     /// `/micro/rpc/1.0.0`: calls to services.
     pub rpc: request_response::Behaviour<rpc::Codec>,
+    /// State sync (`/micro/events-sync/1.0.0`, ...): opaque bounded frames for the node.
+    pub sync: request_response::Behaviour<sync::BytesCodec>,
 }
 
 /// Gossipsub message id: SHA-256 of topic and payload, so the same content published twice
@@ -119,7 +121,19 @@ impl Behaviour {
                 .with_max_concurrent_streams(non_zero(config.rpc.max_concurrent_streams).get()),
         );
 
+        let sync = request_response::Behaviour::with_codec(
+            sync::BytesCodec::new(
+                config.sync.max_request_bytes,
+                config.sync.max_response_bytes,
+            ),
+            sync::PROTOCOLS.map(|p| (p, request_response::ProtocolSupport::Full)),
+            request_response::Config::default()
+                .with_request_timeout(config.sync.timeout)
+                .with_max_concurrent_streams(non_zero(config.sync.max_concurrent_streams).get()),
+        );
+
         Ok(Self {
+            sync,
             rpc,
             limits,
             identify,

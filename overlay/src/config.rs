@@ -63,6 +63,8 @@ pub struct OverlayConfig {
     pub gossip_max_message_bytes: usize,
     /// RPC protocol bounds.
     pub rpc: RpcConfig,
+    /// State-sync protocol bounds.
+    pub sync: crate::sync::SyncConfig,
     /// Capacity of the channel of [`crate::Inbound`] traffic to the node. When full, inbound
     /// RPCs are answered 503 at once and gossip is ignored (not forwarded).
     pub inbound_capacity: usize,
@@ -100,6 +102,7 @@ impl Default for OverlayConfig {
             max_addrs_per_peer: 8,
             gossip_max_message_bytes: 256 * 1024,
             rpc: RpcConfig::default(),
+            sync: crate::sync::SyncConfig::default(),
             inbound_capacity: 1024,
             kad_query_timeout: Duration::from_secs(10),
             provider_record_ttl: Duration::from_secs(600),

@@ -115,6 +115,33 @@ impl Overlay {
         }
     }
 
+    /// Sends `request` to `peer` on the sync protocol `protocol` (one of [`crate::sync::PROTOCOLS`])
+    /// and waits at most `timeout` for the answer.
+    pub async fn request(
+        &self,
+        protocol: libp2p::StreamProtocol,
+        peer: PeerId,
+        request: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RpcFailure> {
+        let (tx, rx) = oneshot::channel();
+        let command = Command::Sync {
+            protocol,
+            peer,
+            request,
+            reply: tx,
+        };
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| RpcFailure::Stopped)?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(RpcFailure::Stopped),
+            Err(_) => Err(RpcFailure::Timeout { peer }),
+        }
+    }
+
     /// Subscribes to a gossipsub topic; its messages arrive as [`Inbound::Gossip`]. Returns
     /// false if already subscribed.
     pub async fn subscribe_topic(&self, topic: &str) -> Result<bool, OverlayError> {

@@ -22,6 +22,7 @@ pub mod peer_book;
 pub mod peer_exchange;
 mod role;
 pub mod rpc;
+pub mod sync;
 mod transport;
 
 /// Generated protobuf types of peer exchange (`overlay/proto/peers.proto`).
@@ -45,6 +46,7 @@ pub use handle::Overlay;
 pub use peer_book::{NodeInfo, Reach, Route};
 pub use role::Role;
 pub use rpc::{GossipMessage, Inbound, RpcFailure, RpcResponder};
+pub use sync::SyncResponder;
 
 pub use libp2p::gossipsub::MessageAcceptance;
 pub use libp2p::identity::Keypair;

@@ -156,6 +156,17 @@ pub enum Inbound {
         /// Where the answer goes.
         responder: RpcResponder,
     },
+    /// A request on one of the [`crate::sync`] protocols.
+    Sync {
+        /// Which protocol.
+        protocol: libp2p::StreamProtocol,
+        /// Who asked.
+        peer: PeerId,
+        /// The request frame.
+        request: Vec<u8>,
+        /// Where the answer goes.
+        responder: crate::sync::SyncResponder,
+    },
     /// A gossipsub message on a topic this node subscribed to. Report its validity with
     /// [`crate::Overlay::report_message`].
     Gossip(GossipMessage),

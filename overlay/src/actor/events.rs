@@ -133,6 +133,7 @@ impl EventLoop {
             BehaviourEvent::Kad(event) => self.on_kad_event(event),
             BehaviourEvent::Peers(event) => self.on_peers_event(event),
             BehaviourEvent::Rpc(event) => self.on_rpc_event(event),
+            BehaviourEvent::Sync(event) => self.on_sync_event(event),
             BehaviourEvent::Gossipsub(event) => self.on_gossipsub_event(event),
             _ => {}
         }

@@ -8,6 +8,7 @@ mod events;
 mod gossip;
 mod peers;
 mod rpc;
+mod sync;
 mod upkeep;
 mod views;
 
@@ -109,6 +110,12 @@ pub(crate) enum Command {
         key: Vec<u8>,
         reply: oneshot::Sender<Result<Vec<PeerId>, OverlayError>>,
     },
+    Sync {
+        protocol: libp2p::StreamProtocol,
+        peer: PeerId,
+        request: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, RpcFailure>>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -163,6 +170,10 @@ pub(crate) struct EventLoop {
     pending_rpcs: HashMap<OutboundRequestId, oneshot::Sender<Result<RpcResponse, RpcFailure>>>,
     /// Inbound RPCs the node is working on: each resolves to the response to send.
     answering: FuturesUnordered<PendingAnswer>,
+    /// Outbound sync requests awaiting their response.
+    pending_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, RpcFailure>>>,
+    /// Inbound sync requests the node is working on.
+    answering_sync: FuturesUnordered<self::sync::PendingSync>,
     /// Provider lookups: the providers found so far and who waits for them.
     provider_queries: HashMap<kad::QueryId, ProviderQuery>,
     bootstrap: Bootstrap,
@@ -226,6 +237,8 @@ pub fn spawn(
         inbound: inbound_tx,
         pending_rpcs: HashMap::new(),
         answering: FuturesUnordered::new(),
+        pending_sync: HashMap::new(),
+        answering_sync: FuturesUnordered::new(),
         provider_queries: HashMap::new(),
         listeners,
         listen_addrs: Vec::new(),
@@ -294,6 +307,9 @@ impl EventLoop {
                 },
                 Some((request_id, response, channel)) = self.answering.next(), if !self.answering.is_empty() => {
                     self.send_rpc_response(&request_id, response, channel);
+                }
+                Some((answer, channel)) = self.answering_sync.next(), if !self.answering_sync.is_empty() => {
+                    self.send_sync_answer(answer, channel);
                 }
                 _ = tick.tick() => self.maintain(),
                 _ = walk.tick() => self.random_walk(),
@@ -431,6 +447,12 @@ impl EventLoop {
                     .stop_providing(&kad::RecordKey::new(&key));
             }
             Command::GetProviders { key, reply } => self.get_providers(key, reply),
+            Command::Sync {
+                protocol,
+                peer,
+                request,
+                reply,
+            } => self.send_sync(protocol, peer, request, reply),
             Command::WaitListening { reply } => {
                 self.listening_waiters.push(reply);
                 self.wake_listening_waiters();

@@ -1,0 +1,149 @@
+//! State-sync traffic (`/micro/events-sync/1.0.0`, ...): opaque frames to and from the node.
+
+use std::pin::Pin;
+
+use futures::Future;
+use libp2p::request_response::{self, OutboundFailure, ResponseChannel};
+use libp2p::{PeerId, StreamProtocol};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+
+use super::EventLoop;
+use crate::rpc::{Inbound, RpcFailure};
+use crate::sync::SyncResponder;
+
+/// An inbound sync request being handled: resolves to the node's answer (`None` if it gave
+/// none in time: the stream is reset) and the stream to answer on.
+pub(super) type PendingSync =
+    Pin<Box<dyn Future<Output = (Option<Vec<u8>>, ResponseChannel<Vec<u8>>)> + Send>>;
+
+impl EventLoop {
+    pub(super) fn send_sync(
+        &mut self,
+        protocol: StreamProtocol,
+        peer: PeerId,
+        request: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, RpcFailure>>,
+    ) {
+        if !crate::sync::PROTOCOLS.contains(&protocol) {
+            let _ = reply.send(Err(RpcFailure::Unsupported { peer }));
+            return;
+        }
+        let addrs = self
+            .book
+            .get(&peer)
+            .map(|n| n.addrs.clone())
+            .unwrap_or_default();
+        let id = self.swarm.behaviour_mut().sync.send_request_with_addresses(
+            &peer,
+            (protocol, request),
+            addrs,
+        );
+        self.pending_sync.insert(id, reply);
+    }
+
+    pub(super) fn on_sync_event(
+        &mut self,
+        event: request_response::Event<(StreamProtocol, Vec<u8>), Vec<u8>>,
+    ) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request: (protocol, request),
+                        channel,
+                        ..
+                    },
+                ..
+            } => {
+                let (tx, rx) = oneshot::channel();
+                let inbound = Inbound::Sync {
+                    protocol,
+                    peer,
+                    request,
+                    responder: SyncResponder { tx },
+                };
+                match self.inbound.try_send(inbound) {
+                    Ok(()) => {
+                        let limit = self.config.sync.timeout;
+                        self.answering_sync.push(Box::pin(async move {
+                            let answer = tokio::time::timeout(limit, rx)
+                                .await
+                                .ok()
+                                .and_then(Result::ok);
+                            (answer, channel)
+                        }));
+                    }
+                    // Dropping the channel resets the stream: the asker retries elsewhere.
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        warn!(%peer, "node busy: sync request refused")
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                }
+            }
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(reply) = self.pending_sync.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                debug!(%peer, %error, "sync request failed");
+                let failure = match error {
+                    OutboundFailure::DialFailure => RpcFailure::Dial {
+                        peer,
+                        reason: "no address answered".to_owned(),
+                    },
+                    OutboundFailure::Timeout => RpcFailure::Timeout { peer },
+                    OutboundFailure::ConnectionClosed => RpcFailure::ConnectionClosed { peer },
+                    OutboundFailure::UnsupportedProtocols => RpcFailure::Unsupported { peer },
+                    other => RpcFailure::Stream {
+                        peer,
+                        reason: other.to_string(),
+                    },
+                };
+                if let Some(reply) = self.pending_sync.remove(&request_id) {
+                    let _ = reply.send(Err(failure));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                debug!(%peer, %error, "inbound sync request failed")
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    pub(super) fn send_sync_answer(
+        &mut self,
+        answer: Option<Vec<u8>>,
+        channel: ResponseChannel<Vec<u8>>,
+    ) {
+        match answer {
+            Some(answer) => {
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, answer)
+                    .is_err()
+                {
+                    debug!("sync asker went away before the answer");
+                }
+            }
+            None => debug!("node gave no sync answer: resetting the stream"),
+        }
+    }
+}
