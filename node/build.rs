@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/registry.proto",
         "proto/broker.proto",
         "proto/events.proto",
+        "proto/events_sync.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -170,6 +170,12 @@ pub enum Command {
         /// The topic.
         topic: String,
     },
+    /// Durable event streams: publish, consume with consumer groups, inspect topics.
+    Events {
+        /// What to do.
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Stop serving a service.
     Deregister {
         /// The service's name.
@@ -193,6 +199,50 @@ pub enum Command {
         /// Call this node's instance only (a PeerId).
         #[arg(long, value_name = "PEER_ID")]
         node: Option<micro_overlay::PeerId>,
+    },
+}
+
+/// `events` commands.
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Publish an event: stored durably on this node before the command returns, then
+    /// delivered to every node carrying the topic.
+    Publish {
+        /// The topic, e.g. `payments`.
+        topic: String,
+        /// The event body.
+        body: String,
+        /// A header `key=value` (repeatable).
+        #[arg(long = "header", value_name = "KEY=VALUE", value_parser = parse_header)]
+        headers: Vec<(String, String)>,
+        /// MIME type of the body.
+        #[arg(long, default_value = "application/json")]
+        content_type: String,
+    },
+    /// Print a topic's events for a consumer group, acknowledging each batch once printed
+    /// (at-least-once): `offset seq publisher body` per line, --json one object per line.
+    Consume {
+        /// The topic.
+        topic: String,
+        /// The consumer group; it resumes after its last acknowledged event.
+        #[arg(long)]
+        group: String,
+        /// Where a group new to the topic starts: earliest, latest, an offset, or @<unix-ms>.
+        #[arg(long, default_value = "earliest", value_name = "POSITION")]
+        from: String,
+        /// Most events to print.
+        #[arg(long)]
+        max: Option<usize>,
+        /// Keep waiting for new events instead of exiting once caught up.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// The topics this node stores.
+    Topics,
+    /// One topic: offsets, counts, consumer groups and the peers carrying it.
+    Info {
+        /// The topic.
+        topic: String,
     },
 }
 

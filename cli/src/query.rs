@@ -16,7 +16,7 @@ use crate::client::Client;
 use crate::render;
 
 /// Budget for requests that only read the node's state.
-const QUICK: Duration = Duration::from_secs(5);
+pub(crate) const QUICK: Duration = Duration::from_secs(5);
 
 /// Deadline of `call` when none is given.
 const CALL_DEFAULT: Duration = Duration::from_secs(10);
@@ -38,12 +38,12 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
-fn print_json<T: Serialize>(value: &T) -> Result<()> {
+pub(crate) fn print_json<T: Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
-fn print_text(text: String) -> Result<()> {
+pub(crate) fn print_text(text: String) -> Result<()> {
     print!("{text}");
     Ok(())
 }
@@ -167,6 +167,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
                 )
                 .await
         }
+        Command::Events { command } => crate::events::run(client, command, json).await,
         Command::Services => {
             let services: Vec<LocalService> = client.get("/services", &[], QUICK).await?;
             if json {

@@ -166,3 +166,131 @@ pub struct GraphQuery {
     /// Time budget in milliseconds.
     pub timeout_ms: Option<u64>,
 }
+
+/// `POST /v1/events/publish`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventPublishBody {
+    /// The topic.
+    pub topic: String,
+    /// The payload, as text.
+    #[serde(default)]
+    pub body: String,
+    /// MIME type; `application/json` if absent.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Metadata headers.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+/// `POST /v1/events/consume`: read a topic as a consumer group, without acknowledging.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumeBody {
+    /// The topic.
+    pub topic: String,
+    /// The consumer group.
+    pub group: String,
+    /// Where a group new to the topic starts: `earliest` (default), `latest`, an offset
+    /// (`42`) or a unix time in ms (`@1700000000000`). Ignored for a group that has a
+    /// position.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Most events to return (the node caps it too).
+    #[serde(default)]
+    pub max: Option<usize>,
+    /// How long to wait for an event when there is none yet, in ms (capped at 30 s).
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+}
+
+/// Parses a `from` position: `earliest`, `latest`, an offset, or `@` and a unix time in ms.
+pub fn parse_read_from(text: &str) -> Result<crate::events::ReadFrom, String> {
+    use crate::events::ReadFrom;
+    let text = text.trim();
+    match text {
+        "earliest" => Ok(ReadFrom::Earliest),
+        "latest" => Ok(ReadFrom::Latest),
+        _ => {
+            let bad = || {
+                format!(
+                    "`{text}` is not a position: use earliest, latest, an offset (e.g. 42) or \
+                     @<unix-ms> (e.g. @1700000000000)"
+                )
+            };
+            match text.strip_prefix('@') {
+                Some(ms) => ms.parse().map(ReadFrom::Timestamp).map_err(|_| bad()),
+                None => text.parse().map(ReadFrom::Offset).map_err(|_| bad()),
+            }
+        }
+    }
+}
+
+/// One event as a consumer sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumedEvent {
+    /// Its offset in this node's log of the topic.
+    pub offset: u64,
+    /// Its id (hex).
+    pub id: crate::events::EventId,
+    /// Who published it.
+    pub publisher: PeerId,
+    /// Its seq among the publisher's events on the topic.
+    pub seq: u64,
+    /// When it was published, unix ms, by the publisher's clock.
+    pub timestamp_ms: u64,
+    /// Metadata headers.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// MIME type of the body.
+    pub content_type: String,
+    /// The payload as text (invalid UTF-8 replaced).
+    pub body: String,
+}
+
+/// The answer to `POST /v1/events/consume`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumeReply {
+    /// The events, in offset order.
+    pub events: Vec<ConsumedEvent>,
+    /// What to acknowledge once they are handled (`POST /v1/events/ack`).
+    pub next_offset: u64,
+}
+
+/// `POST /v1/events/ack`: the group handled everything below `next_offset`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckBody {
+    /// The topic.
+    pub topic: String,
+    /// The consumer group.
+    pub group: String,
+    /// The offset after the last event handled.
+    pub next_offset: u64,
+}
+
+/// `GET /v1/events/topics/{topic}`: what this node holds, and who else carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventTopicView {
+    /// Offsets, counts and consumer groups on this node.
+    #[serde(flatten)]
+    pub info: crate::events::TopicInfo,
+    /// Connected peers subscribed to the topic's gossip.
+    pub gossip_peers: usize,
+    /// Peers announcing the topic in the DHT (this node left out).
+    pub providers: Vec<PeerId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_read_from;
+    use crate::events::ReadFrom;
+
+    #[test]
+    fn read_positions_parse() {
+        assert_eq!(parse_read_from("earliest"), Ok(ReadFrom::Earliest));
+        assert_eq!(parse_read_from("latest"), Ok(ReadFrom::Latest));
+        assert_eq!(parse_read_from("42"), Ok(ReadFrom::Offset(42)));
+        assert_eq!(parse_read_from("@17"), Ok(ReadFrom::Timestamp(17)));
+        for bad in ["", "soon", "-1", "@", "@x"] {
+            assert!(parse_read_from(bad).is_err(), "{bad}");
+        }
+    }
+}

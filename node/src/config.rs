@@ -28,6 +28,8 @@ pub struct NodeConfig {
     pub gateway: Option<GatewayConfig>,
     /// The broker's limits.
     pub broker: crate::broker::BrokerConfig,
+    /// Events: the store, event limits, backfill and retention timers.
+    pub events: crate::events::EventsConfig,
 }
 
 impl Default for NodeConfig {
@@ -39,6 +41,7 @@ impl Default for NodeConfig {
             services: ServicesConfig::default(),
             gateway: Some(GatewayConfig::default()),
             broker: crate::broker::BrokerConfig::default(),
+            events: crate::events::EventsConfig::default(),
         }
     }
 }

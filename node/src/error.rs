@@ -67,4 +67,15 @@ pub enum NodeError {
     /// The overlay did not report its listen addresses in time.
     #[error("the overlay did not bind its listen addresses within {0:?}")]
     ListenTimeout(std::time::Duration),
+    /// The node's database (`<data dir>/db`) could not be opened.
+    #[error("cannot open the database {path}: {source}")]
+    Database {
+        /// The database directory.
+        path: PathBuf,
+        /// sled's error.
+        source: sled::Error,
+    },
+    /// The event store could not be opened or read at start.
+    #[error("cannot start the event store: {0}")]
+    EventStore(#[from] crate::events::EventsError),
 }

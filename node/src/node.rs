@@ -3,7 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
+use micro_overlay::sync::EVENTS_SYNC;
 use micro_overlay::{Inbound, Multiaddr, Overlay, PeerId};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -15,6 +17,7 @@ use crate::broker::Broker;
 use crate::config::{NodeConfig, ServicesConfig};
 use crate::credential::Credential;
 use crate::data_dir::DataDir;
+use crate::events::{EventStore, Events, EventsError};
 use crate::registry::GOSSIP_TOPIC;
 use crate::services::Services;
 use crate::{NodeError, control, gateway};
@@ -25,6 +28,7 @@ pub struct RunningNode {
     overlay: Overlay,
     services: Services,
     broker: Broker,
+    events: Events,
     data_dir: DataDir,
     control_addr: SocketAddr,
     gateway_addr: Option<SocketAddr>,
@@ -45,9 +49,14 @@ impl std::fmt::Debug for RunningNode {
     }
 }
 
-/// Hands inbound RPCs to the service layer and gossip to whoever owns its topic, until the
-/// overlay stops.
-async fn pump_inbound(services: Services, broker: Broker, mut inbound: mpsc::Receiver<Inbound>) {
+/// Hands inbound RPCs to the service layer, sync requests and gossip to whoever owns their
+/// protocol or topic, until the overlay stops.
+async fn pump_inbound(
+    services: Services,
+    broker: Broker,
+    events: Events,
+    mut inbound: mpsc::Receiver<Inbound>,
+) {
     while let Some(item) = inbound.recv().await {
         match item {
             Inbound::Rpc {
@@ -58,8 +67,17 @@ async fn pump_inbound(services: Services, broker: Broker, mut inbound: mpsc::Rec
             Inbound::Gossip(message) if Broker::owns(&message.topic) => {
                 broker.on_gossip(message).await
             }
+            Inbound::Gossip(message) if Events::owns(&message.topic) => {
+                events.on_gossip(message).await
+            }
             Inbound::Gossip(message) => services.on_gossip(message).await,
-            // No sync protocol is served yet: dropping the responder resets the stream.
+            Inbound::Sync {
+                protocol,
+                peer,
+                request,
+                responder,
+            } if protocol == EVENTS_SYNC => events.spawn_serve_sync(peer, request, responder),
+            // Other sync protocols are not served yet: dropping the responder resets the stream.
             Inbound::Sync { protocol, peer, .. } => {
                 tracing::debug!(%peer, %protocol, "sync request refused: not served yet");
             }
@@ -99,6 +117,13 @@ impl RunningNode {
             None => None,
         };
         let gateway_addr = gateway_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let db_path = data_dir.path().join("db");
+        let db = sled::open(&db_path).map_err(|source| NodeError::Database {
+            path: db_path.clone(),
+            source,
+        })?;
+        let store =
+            Arc::new(EventStore::open(&db, config.events.store).map_err(EventsError::from)?);
 
         let (overlay, inbound, overlay_task) = micro_overlay::spawn(key.clone(), config.overlay)?;
         let listen_addrs =
@@ -110,13 +135,30 @@ impl RunningNode {
                 }
             };
         overlay.subscribe_topic(GOSSIP_TOPIC).await?;
+        let (stop, stop_rx) = watch::channel(false);
+        let events = Events::new(
+            overlay.clone(),
+            key.clone(),
+            store,
+            config.events.clone(),
+            stop_rx.clone(),
+        );
         let services = Services::new(overlay.clone(), key, config.services.clone());
         let broker = Broker::new(overlay.clone(), config.broker);
+        if let Err(e) = events.carry_stored().await {
+            overlay.shutdown().await;
+            return Err(e.into());
+        }
 
         let credential = data_dir.new_credential()?;
-        let (stop, stop_rx) = watch::channel(false);
         let mut tasks = vec![
-            tokio::spawn(pump_inbound(services.clone(), broker.clone(), inbound)),
+            tokio::spawn(pump_inbound(
+                services.clone(),
+                broker.clone(),
+                events.clone(),
+                inbound,
+            )),
+            tokio::spawn(events.clone().run_upkeep(stop_rx.clone())),
             tokio::spawn(heartbeat(
                 services.clone(),
                 config.services.clone(),
@@ -124,12 +166,15 @@ impl RunningNode {
             )),
             tokio::spawn(control::serve(
                 control_listener,
-                overlay.clone(),
-                services.clone(),
-                broker.clone(),
-                config.control.clone(),
+                control::AppState {
+                    overlay: overlay.clone(),
+                    services: services.clone(),
+                    broker: broker.clone(),
+                    events: events.clone(),
+                    config: config.control.clone(),
+                    stop: stop_rx.clone(),
+                },
                 credential.clone(),
-                stop_rx.clone(),
             )),
         ];
         if let Some(listener) = gateway_listener {
@@ -151,6 +196,7 @@ impl RunningNode {
             overlay,
             services,
             broker,
+            events,
             data_dir,
             control_addr,
             gateway_addr,
@@ -175,6 +221,11 @@ impl RunningNode {
     /// The broker.
     pub fn broker(&self) -> &Broker {
         &self.broker
+    }
+
+    /// The events layer.
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     /// The node's identity.
@@ -218,8 +269,8 @@ impl RunningNode {
     }
 
     /// Stops in order: the control API and gateway (no new requests), the services (withdrawn
-    /// from the network), the overlay (listeners, then connections); then removes the control
-    /// file and releases the data dir.
+    /// from the network), the overlay (listeners, then connections); then flushes the event
+    /// store, removes the control file and releases the data dir.
     pub async fn shutdown(self) {
         info!("node shutting down");
         let _ = self.stop.send(true);
@@ -232,6 +283,9 @@ impl RunningNode {
         }
         if let Err(e) = self.overlay_task.await {
             warn!(error = %e, "overlay task ended abnormally");
+        }
+        if let Err(e) = self.events.flush().await {
+            warn!(error = %e, "could not flush the event store");
         }
         self.data_dir.remove_control_file();
         info!("node stopped");

@@ -59,7 +59,8 @@ pub struct OverlayConfig {
     pub peer_book_capacity: usize,
     /// Most addresses remembered per node.
     pub max_addrs_per_peer: usize,
-    /// Largest gossipsub message sent or accepted, in bytes.
+    /// Largest gossipsub message sent or accepted, in bytes. Above the largest event (260 KiB
+    /// signed) and broker message (240 KiB), so both always fit.
     pub gossip_max_message_bytes: usize,
     /// RPC protocol bounds.
     pub rpc: RpcConfig,
@@ -100,7 +101,7 @@ impl Default for OverlayConfig {
             event_capacity: 1024,
             peer_book_capacity: 10_000,
             max_addrs_per_peer: 8,
-            gossip_max_message_bytes: 256 * 1024,
+            gossip_max_message_bytes: 320 * 1024,
             rpc: RpcConfig::default(),
             sync: crate::sync::SyncConfig::default(),
             inbound_capacity: 1024,

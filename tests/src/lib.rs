@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use libp2p::multiaddr::Protocol;
 use micro_node::config::GatewayConfig;
+use micro_node::events::EventLimits;
 use micro_node::overlay::{BootstrapAddr, KadMode, Multiaddr, OverlayConfig, OverlayEvent, Role};
 use micro_node::{NodeConfig, RunningNode};
 use tokio::sync::broadcast;
@@ -67,7 +68,20 @@ pub fn node_config(data_dir: &Path, overlay: OverlayConfig) -> NodeConfig {
     config.services.heartbeat_interval = Duration::from_millis(300);
     config.services.record_ttl = Duration::from_millis(1500);
     config.services.provider_cache_ttl = Duration::from_millis(200);
+    config.events.anti_entropy_interval = Duration::from_millis(300);
+    config.events.retention_interval = Duration::from_secs(1);
+    config.events.limits = test_event_limits();
     config
+}
+
+/// The event limits of test nodes: below gossipsub's message bound (256 KiB), unlike the
+/// defaults, so an oversized event still travels by gossip and reaches validation.
+pub fn test_event_limits() -> EventLimits {
+    EventLimits {
+        max_signed_bytes: 64 * 1024,
+        max_body_bytes: 60 * 1024,
+        ..EventLimits::default()
+    }
 }
 
 /// Starts a test node on `data_dir`.

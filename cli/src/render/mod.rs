@@ -4,6 +4,7 @@
 //! the caller writes it out (`print!`). Text that came from other nodes is sanitized so it
 //! cannot drive the terminal.
 
+mod events;
 mod format;
 mod graph;
 mod services;
@@ -12,6 +13,7 @@ mod table;
 use micro_overlay::crawl::NetworkGraph;
 use micro_overlay::{Direction, LocalInfo, NodeInfo, PeerConnection, Reach, Role, Route};
 
+pub use events::{event_line, event_topic, event_topics};
 pub use format::{ago, duration, short_peer};
 pub use services::{local_services, network_services, service_routes};
 pub use table::Table;

@@ -3,6 +3,7 @@
 
 mod auth;
 mod broker_routes;
+mod events_routes;
 mod routes;
 mod service_routes;
 
@@ -21,6 +22,7 @@ use crate::api::ApiError;
 use crate::broker::Broker;
 use crate::config::ControlConfig;
 use crate::credential::Credential;
+use crate::events::Events;
 use crate::services::Services;
 
 /// What every handler can reach.
@@ -29,6 +31,7 @@ pub(crate) struct AppState {
     pub overlay: Overlay,
     pub services: Services,
     pub broker: Broker,
+    pub events: Events,
     pub config: ControlConfig,
     /// Turns true at shutdown: long-lived responses (subscriptions) end then.
     pub stop: watch::Receiver<bool>,
@@ -44,26 +47,10 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
         .map_err(|source| NodeError::ControlBind { addr, source })
 }
 
-/// Serves the API on `listener` until `shutdown` turns true.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    overlay: Overlay,
-    services: Services,
-    broker: Broker,
-    config: ControlConfig,
-    credential: Credential,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let app = router(
-        AppState {
-            overlay,
-            services,
-            broker,
-            config,
-            stop: shutdown.clone(),
-        },
-        credential,
-    );
+/// Serves the API on `listener` until `state.stop` turns true.
+pub(crate) async fn serve(listener: TcpListener, state: AppState, credential: Credential) {
+    let mut shutdown = state.stop.clone();
+    let app = router(state, credential);
     let addr = listener.local_addr().ok();
     info!(?addr, "control API listening");
     let stop = async move {
@@ -81,6 +68,7 @@ fn router(state: AppState, credential: Credential) -> Router {
     routes::routes()
         .merge(service_routes::routes())
         .merge(broker_routes::routes())
+        .merge(events_routes::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             credential,

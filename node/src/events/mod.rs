@@ -44,8 +44,9 @@
 //!
 //! The keys of `events/meta` are the topics the store knows.
 //!
-//! This module is pure storage logic: no networking and no clock of its own (retention takes
-//! `now_ms`). Gossip delivery and the backfill protocol are wired to it elsewhere.
+//! The store is pure storage logic: no networking and no clock of its own (retention takes
+//! `now_ms`). [`Events`] (`net/`) puts it on the network: publishing, gossip delivery, the
+//! backfill protocol `/micro/events-sync/1.0.0`, consumption and retention.
 
 mod backfill;
 mod config;
@@ -56,6 +57,7 @@ mod group;
 mod id;
 mod info;
 mod keys;
+mod net;
 mod pending;
 mod read;
 mod retention;
@@ -75,5 +77,9 @@ pub use event::{Event, EventError, EventLimits, SIGNING_DOMAIN, VerifiedEvent, v
 pub use group::{GroupName, GroupNameError, MAX_GROUP_LEN};
 pub use id::{EventId, EventIdError};
 pub use info::TopicInfo;
+pub use net::{
+    Consumed, EventPublished, Events, EventsConfig, EventsError, GOSSIP_PREFIX, SyncError,
+    gossip_topic, provider_key,
+};
 pub use read::{ReadFrom, Stored};
 pub use store::{Appended, EventStore};
