@@ -11,14 +11,7 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_micro-node");
 const START: Duration = Duration::from_secs(20);
-const LOOPBACK: [&str; 6] = [
-    "--listen",
-    "/ip4/127.0.0.1/tcp/0",
-    "--control",
-    "127.0.0.1:0",
-    "--gateway",
-    "127.0.0.1:0",
-];
+const LOOPBACK: [&str; 6] = micro_testkit::process::LOOPBACK_ARGS;
 
 fn bin() -> &'static Path {
     Path::new(BIN)

@@ -85,6 +85,24 @@ pub enum RpcFailure {
 }
 
 impl RpcFailure {
+    /// The failure of a request-response request to `peer`.
+    pub(crate) fn of(peer: PeerId, error: libp2p::request_response::OutboundFailure) -> Self {
+        use libp2p::request_response::OutboundFailure;
+        match error {
+            OutboundFailure::DialFailure => RpcFailure::Dial {
+                peer,
+                reason: "no address answered".to_owned(),
+            },
+            OutboundFailure::Timeout => RpcFailure::Timeout { peer },
+            OutboundFailure::ConnectionClosed => RpcFailure::ConnectionClosed { peer },
+            OutboundFailure::UnsupportedProtocols => RpcFailure::Unsupported { peer },
+            other => RpcFailure::Stream {
+                peer,
+                reason: other.to_string(),
+            },
+        }
+    }
+
     /// Whether the call may succeed on another provider (connection-level failures).
     pub fn is_retryable(&self) -> bool {
         !matches!(self, RpcFailure::Stopped)

@@ -93,6 +93,21 @@ pub async fn start_node(
     Ok(RunningNode::start(node_config(data_dir, overlay_config(role, bootstrap))).await?)
 }
 
+/// Starts `n` nodes on fresh data dirs: a super node, and `n - 1` peers that bootstrap from
+/// it. The data dirs live as long as the returned guards.
+pub async fn start_network(n: usize) -> Result<(Vec<tempfile::TempDir>, Vec<RunningNode>)> {
+    let dirs: Vec<tempfile::TempDir> = (0..n.max(1))
+        .map(|_| tempfile::tempdir())
+        .collect::<Result<_, _>>()?;
+    let super_node = start_node(dirs[0].path(), Role::Super, vec![]).await?;
+    let boot = bootstrap_addr(&super_node);
+    let mut nodes = vec![super_node];
+    for dir in &dirs[1..] {
+        nodes.push(start_node(dir.path(), Role::Peer, vec![boot.clone()]).await?);
+    }
+    Ok((dirs, nodes))
+}
+
 /// The node's first TCP listen address, as a bootstrap address for others.
 pub fn bootstrap_addr(node: &RunningNode) -> BootstrapAddr {
     let addr: &Multiaddr = node

@@ -10,6 +10,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+/// Flags that keep a daemon on loopback with OS-chosen ports: P2P, control API and gateway.
+pub const LOOPBACK_ARGS: [&str; 6] = [
+    "--listen",
+    "/ip4/127.0.0.1/tcp/0",
+    "--control",
+    "127.0.0.1:0",
+    "--gateway",
+    "127.0.0.1:0",
+];
+
 /// Which stream a daemon line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {

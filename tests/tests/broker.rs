@@ -4,32 +4,19 @@
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use micro_node::RunningNode;
+
 use micro_node::broker::{GOSSIP_PREFIX, TopicName, proto};
-use micro_node::overlay::{PeerId, Role};
-use micro_testkit::{bootstrap_addr, eventually, init_tracing, start_node};
+use micro_node::overlay::PeerId;
+use micro_testkit::{eventually, init_tracing, start_network};
 use prost::Message;
 use tokio::sync::broadcast::error::TryRecvError;
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
-async fn network(n: usize) -> Result<(Vec<tempfile::TempDir>, Vec<RunningNode>)> {
-    let dirs: Vec<tempfile::TempDir> = (0..n)
-        .map(|_| tempfile::tempdir())
-        .collect::<Result<_, _>>()?;
-    let super_node = start_node(dirs[0].path(), Role::Super, vec![]).await?;
-    let boot = bootstrap_addr(&super_node);
-    let mut nodes = vec![super_node];
-    for dir in &dirs[1..] {
-        nodes.push(start_node(dir.path(), Role::Peer, vec![boot.clone()]).await?);
-    }
-    Ok((dirs, nodes))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_subscribers_on_three_nodes_get_a_message_from_a_fourth() -> Result<()> {
     init_tracing();
-    let (_dirs, nodes) = network(4).await?;
+    let (_dirs, nodes) = start_network(4).await?;
     let orders: TopicName = "orders".parse()?;
 
     // Nobody listens yet: not an error, delivered to nobody.
@@ -81,7 +68,7 @@ async fn three_subscribers_on_three_nodes_get_a_message_from_a_fourth() -> Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_claiming_another_publisher_is_rejected() -> Result<()> {
     init_tracing();
-    let (_dirs, nodes) = network(3).await?;
+    let (_dirs, nodes) = start_network(3).await?;
     let topic: TopicName = "alerts".parse()?;
     let mut subscription = nodes[1].broker().subscribe(topic.clone()).await?;
     eventually("the forger to see the subscriber", PATIENCE, || async {

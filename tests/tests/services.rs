@@ -10,7 +10,7 @@ use micro_node::overlay::{PeerId, Role};
 use micro_node::registry::{GOSSIP_TOPIC, ServiceName, proto};
 use micro_node::services::{Backend, CallRequest, ServeSpec};
 use micro_testkit::{
-    backend, bootstrap_addr, eventually, init_tracing, node_config, overlay_config, start_node,
+    backend, bootstrap_addr, eventually, init_tracing, node_config, overlay_config, start_network,
 };
 use prost::Message;
 
@@ -56,23 +56,10 @@ fn providers_seen_by(node: &RunningNode) -> BTreeSet<PeerId> {
         .collect()
 }
 
-async fn network(n: usize) -> Result<(Vec<tempfile::TempDir>, Vec<RunningNode>)> {
-    let dirs: Vec<tempfile::TempDir> = (0..n)
-        .map(|_| tempfile::tempdir())
-        .collect::<Result<_, _>>()?;
-    let super_node = start_node(dirs[0].path(), Role::Super, vec![]).await?;
-    let boot = bootstrap_addr(&super_node);
-    let mut nodes = vec![super_node];
-    for dir in &dirs[1..] {
-        nodes.push(start_node(dir.path(), Role::Peer, vec![boot.clone()]).await?);
-    }
-    Ok((dirs, nodes))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_served_twice_is_found_balanced_and_survives_a_crash() -> Result<()> {
     init_tracing();
-    let (_dirs, mut nodes) = network(5).await?;
+    let (_dirs, mut nodes) = start_network(5).await?;
     let (a, b) = (backend::spawn("A").await?, backend::spawn("B").await?);
     nodes[1].services().serve(spec(a.url())).await?;
     nodes[2].services().serve(spec(b.url())).await?;
@@ -179,7 +166,7 @@ async fn a_node_that_saw_no_gossip_finds_the_provider_through_the_dht() -> Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_record_is_rejected_everywhere() -> Result<()> {
     init_tracing();
-    let (_dirs, nodes) = network(4).await?;
+    let (_dirs, nodes) = start_network(4).await?;
     let (victim, forger) = (&nodes[1], &nodes[2]);
     // Wait for the gossip mesh: a real announcement from the victim reaches everyone.
     let a = backend::spawn("A").await?;

@@ -4,7 +4,7 @@
 use std::pin::Pin;
 
 use futures::Future;
-use libp2p::request_response::{self, OutboundFailure, ResponseChannel};
+use libp2p::request_response::{self, ResponseChannel};
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
@@ -70,22 +70,10 @@ impl EventLoop {
                 error,
                 ..
             } => {
-                let failure = match error {
-                    OutboundFailure::DialFailure => RpcFailure::Dial {
-                        peer,
-                        reason: "no address answered".to_owned(),
-                    },
-                    OutboundFailure::Timeout => RpcFailure::Timeout { peer },
-                    OutboundFailure::ConnectionClosed => RpcFailure::ConnectionClosed { peer },
-                    OutboundFailure::UnsupportedProtocols => RpcFailure::Unsupported { peer },
-                    other => {
-                        warn!(%peer, error = %other, "RPC stream failed (malformed or oversized response?)");
-                        RpcFailure::Stream {
-                            peer,
-                            reason: other.to_string(),
-                        }
-                    }
-                };
+                let failure = RpcFailure::of(peer, error);
+                if let RpcFailure::Stream { reason, .. } = &failure {
+                    warn!(%peer, %reason, "RPC stream failed (malformed or oversized response?)");
+                }
                 debug!(%peer, %failure, "outbound RPC failed");
                 if let Some(reply) = self.pending_rpcs.remove(&request_id) {
                     let _ = reply.send(Err(failure));

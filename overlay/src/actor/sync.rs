@@ -3,7 +3,7 @@
 use std::pin::Pin;
 
 use futures::Future;
-use libp2p::request_response::{self, OutboundFailure, ResponseChannel};
+use libp2p::request_response::{self, ResponseChannel};
 use libp2p::{PeerId, StreamProtocol};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
@@ -102,19 +102,7 @@ impl EventLoop {
                 ..
             } => {
                 debug!(%peer, %error, "sync request failed");
-                let failure = match error {
-                    OutboundFailure::DialFailure => RpcFailure::Dial {
-                        peer,
-                        reason: "no address answered".to_owned(),
-                    },
-                    OutboundFailure::Timeout => RpcFailure::Timeout { peer },
-                    OutboundFailure::ConnectionClosed => RpcFailure::ConnectionClosed { peer },
-                    OutboundFailure::UnsupportedProtocols => RpcFailure::Unsupported { peer },
-                    other => RpcFailure::Stream {
-                        peer,
-                        reason: other.to_string(),
-                    },
-                };
+                let failure = RpcFailure::of(peer, error);
                 if let Some(reply) = self.pending_sync.remove(&request_id) {
                     let _ = reply.send(Err(failure));
                 }
