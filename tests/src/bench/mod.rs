@@ -8,6 +8,7 @@
 //! below, and add one `rows.extend(measure_all(&it, &plan).await?)` line in `rpc-bench.rs`.
 
 pub mod grpc;
+pub mod overlay;
 pub mod tcp;
 
 use std::future::Future;
