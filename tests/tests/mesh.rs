@@ -64,7 +64,13 @@ async fn seven_nodes_find_each_other_and_the_crawl_sees_them_all() -> Result<()>
     )
     .await?;
 
-    // The roles travelled with identify.
+    // The roles travelled with identify (a node can enter the routing table through another
+    // node's answer a moment before its own identify arrives, so wait for them).
+    eventually("the leaf to know every node's role", PATIENCE, || async {
+        let known = nodes[6].overlay().known_nodes().await?;
+        Ok(known.len() == 6 && known.iter().all(|n| n.role.is_some()))
+    })
+    .await?;
     let from_leaf = nodes[6].overlay().known_nodes().await?;
     let super_seen = from_leaf
         .iter()
