@@ -97,22 +97,13 @@ impl Overlay {
         request: RpcRequest,
         timeout: Duration,
     ) -> Result<RpcResponse, RpcFailure> {
-        let (tx, rx) = oneshot::channel();
-        let command = Command::Rpc {
+        self.request_within(peer, timeout, |reply| Command::Rpc {
             peer,
             addrs,
             request,
-            reply: tx,
-        };
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| RpcFailure::Stopped)?;
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(RpcFailure::Stopped),
-            Err(_) => Err(RpcFailure::Timeout { peer }),
-        }
+            reply,
+        })
+        .await
     }
 
     /// Sends `request` to `peer` on the sync protocol `protocol` (one of [`crate::sync::PROTOCOLS`])
@@ -124,15 +115,25 @@ impl Overlay {
         request: Vec<u8>,
         timeout: Duration,
     ) -> Result<Vec<u8>, RpcFailure> {
-        let (tx, rx) = oneshot::channel();
-        let command = Command::Sync {
+        self.request_within(peer, timeout, |reply| Command::Sync {
             protocol,
             peer,
             request,
-            reply: tx,
-        };
+            reply,
+        })
+        .await
+    }
+
+    /// Sends a request command for `peer` and waits at most `timeout` for its outcome.
+    async fn request_within<T>(
+        &self,
+        peer: PeerId,
+        timeout: Duration,
+        make: impl FnOnce(oneshot::Sender<Result<T, RpcFailure>>) -> Command,
+    ) -> Result<T, RpcFailure> {
+        let (tx, rx) = oneshot::channel();
         self.commands
-            .send(command)
+            .send(make(tx))
             .await
             .map_err(|_| RpcFailure::Stopped)?;
         match tokio::time::timeout(timeout, rx).await {
