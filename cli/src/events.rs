@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
-use micro_node::api::{AckBody, ConsumeBody, ConsumeReply, EventPublishBody, EventTopicView};
+use micro_node::api::{AckBody, ConsumeBody, ConsumeReply, EventTopicView, PublishBody};
 use micro_node::events::{EventPublished, TopicInfo};
 
 use crate::args::EventsCommand;
@@ -30,7 +30,7 @@ pub async fn run(client: &Client, command: EventsCommand, json: bool) -> Result<
             headers,
             content_type,
         } => {
-            let request = EventPublishBody {
+            let request = PublishBody {
                 topic,
                 body,
                 content_type: Some(content_type),

@@ -60,7 +60,7 @@ pub struct CallReply {
     pub body: String,
 }
 
-/// `POST /v1/broker/publish`.
+/// `POST /v1/broker/publish` and `POST /v1/events/publish`: a body to publish on a topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishBody {
     /// The topic.
@@ -165,22 +165,6 @@ pub struct GraphQuery {
     pub max_nodes: Option<usize>,
     /// Time budget in milliseconds.
     pub timeout_ms: Option<u64>,
-}
-
-/// `POST /v1/events/publish`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventPublishBody {
-    /// The topic.
-    pub topic: String,
-    /// The payload, as text.
-    #[serde(default)]
-    pub body: String,
-    /// MIME type; `application/json` if absent.
-    #[serde(default)]
-    pub content_type: Option<String>,
-    /// Metadata headers.
-    #[serde(default)]
-    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 /// `POST /v1/events/consume`: read a topic as a consumer group, without acknowledging.

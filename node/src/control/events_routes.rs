@@ -11,8 +11,7 @@ use axum::{Json, Router};
 
 use super::{AppState, error};
 use crate::api::{
-    AckBody, ConsumeBody, ConsumeReply, ConsumedEvent, EventPublishBody, EventTopicView,
-    parse_read_from,
+    AckBody, ConsumeBody, ConsumeReply, ConsumedEvent, EventTopicView, PublishBody, parse_read_from,
 };
 use crate::broker::TopicName;
 use crate::events::{EventError, EventsError, GroupName, ReadFrom, StoreError};
@@ -64,7 +63,7 @@ fn parse_group(text: &str) -> Result<GroupName, String> {
 
 async fn publish(
     State(s): State<AppState>,
-    body: Result<Json<EventPublishBody>, JsonRejection>,
+    body: Result<Json<PublishBody>, JsonRejection>,
 ) -> Response {
     let Json(body) = match body {
         Ok(body) => body,
