@@ -176,6 +176,40 @@ pub enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Deploy a WebAssembly component (`.wasm`, or `.wat` text) as a service on this node;
+    /// its `micro.toml` is found next to the file or in a folder above it (or pass
+    /// --manifest). Deploying a name that runs replaces it once the new version starts.
+    Deploy {
+        /// The component file.
+        path: std::path::PathBuf,
+        /// The service's manifest.
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<std::path::PathBuf>,
+        /// The service's name (overrides the manifest's; needed without one).
+        #[arg(long)]
+        name: Option<String>,
+        /// The version (overrides the manifest's).
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// The wasm services on this node: state, instances, calls, errors, memory, fuel.
+    Status,
+    /// A wasm service's log (its own lines, its stdout/stderr, and what the node says).
+    Logs {
+        /// The service.
+        name: String,
+        /// Keep printing new lines until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+        /// Lines of history to print first.
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: usize,
+    },
+    /// Stop a wasm service and withdraw it from the network (its stored data is kept).
+    Kill {
+        /// The service.
+        name: String,
+    },
     /// Stop serving a service.
     Deregister {
         /// The service's name.

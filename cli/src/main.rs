@@ -6,6 +6,7 @@ mod daemon;
 mod events;
 mod query;
 mod render;
+mod wasm;
 
 use std::process::ExitCode;
 

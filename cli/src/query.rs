@@ -168,6 +168,19 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
                 .await
         }
         Command::Events { command } => crate::events::run(client, command, json).await,
+        Command::Deploy {
+            path,
+            manifest,
+            name,
+            version,
+        } => crate::wasm::deploy(client, &path, manifest.as_deref(), name, version, json).await,
+        Command::Status => crate::wasm::status(client, json).await,
+        Command::Logs {
+            name,
+            follow,
+            lines,
+        } => crate::wasm::logs(client, &name, follow, lines, json).await,
+        Command::Kill { name } => crate::wasm::kill(client, &name, json).await,
         Command::Services => {
             let services: Vec<LocalService> = client.get("/services", &[], QUICK).await?;
             if json {

@@ -278,3 +278,34 @@ mod tests {
         }
     }
 }
+
+/// `POST /v1/deployments`: a component to deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployBody {
+    /// The text of `micro.toml`, if the service has one.
+    #[serde(default)]
+    pub manifest: Option<String>,
+    /// The service's name; overrides the manifest's (needed without a manifest).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The version; overrides the manifest's.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The component (binary, or WAT text), base64.
+    pub component: String,
+}
+
+/// `GET /v1/deployments/{name}/logs` query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogsQuery {
+    /// Lines of history to send first.
+    #[serde(default = "default_log_lines")]
+    pub lines: usize,
+    /// Keep the stream open and send new lines as they are written.
+    #[serde(default)]
+    pub follow: bool,
+}
+
+fn default_log_lines() -> usize {
+    100
+}

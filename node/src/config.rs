@@ -30,6 +30,8 @@ pub struct NodeConfig {
     pub broker: crate::broker::BrokerConfig,
     /// Events: the store, event limits, backfill and retention timers.
     pub events: crate::events::EventsConfig,
+    /// The wasm runtime. An empty `dir` means `<data_dir>/wasm`.
+    pub wasm: micro_wasm_runtime::RuntimeConfig,
 }
 
 impl Default for NodeConfig {
@@ -42,6 +44,7 @@ impl Default for NodeConfig {
             gateway: Some(GatewayConfig::default()),
             broker: crate::broker::BrokerConfig::default(),
             events: crate::events::EventsConfig::default(),
+            wasm: micro_wasm_runtime::RuntimeConfig::new(""),
         }
     }
 }

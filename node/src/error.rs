@@ -78,4 +78,7 @@ pub enum NodeError {
     /// The event store could not be opened or read at start.
     #[error("cannot start the event store: {0}")]
     EventStore(#[from] crate::events::EventsError),
+    /// The wasm runtime could not start.
+    #[error("cannot start the wasm runtime: {0}")]
+    Wasm(#[from] micro_wasm_runtime::RuntimeError),
 }

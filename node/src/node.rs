@@ -20,6 +20,7 @@ use crate::data_dir::DataDir;
 use crate::events::{EventStore, Events, EventsError};
 use crate::registry::GOSSIP_TOPIC;
 use crate::services::Services;
+use crate::wasm::{NodeHost, Wasm};
 use crate::{NodeError, control, gateway};
 
 /// A started node. Call [`RunningNode::shutdown`] to stop it cleanly; dropping it stops the
@@ -29,6 +30,7 @@ pub struct RunningNode {
     services: Services,
     broker: Broker,
     events: Events,
+    wasm: Wasm,
     data_dir: DataDir,
     control_addr: SocketAddr,
     gateway_addr: Option<SocketAddr>,
@@ -145,6 +147,30 @@ impl RunningNode {
         );
         let services = Services::new(overlay.clone(), key, config.services.clone());
         let broker = Broker::new(overlay.clone(), config.broker);
+        let mut wasm_config = config.wasm.clone();
+        if wasm_config.dir.as_os_str().is_empty() {
+            wasm_config.dir = data_dir.path().join("wasm");
+        }
+        let host = NodeHost {
+            services: services.downgrade(),
+            broker: broker.clone(),
+            events: events.clone(),
+        };
+        let runtime = match micro_wasm_runtime::Runtime::open(wasm_config, &db, Arc::new(host)) {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                overlay.shutdown().await;
+                return Err(e.into());
+            }
+        };
+        services.attach_wasm(runtime.clone());
+        let wasm = Wasm::new(
+            runtime,
+            services.clone(),
+            broker.clone(),
+            events.clone(),
+            stop_rx.clone(),
+        );
         if let Err(e) = events.carry_stored().await {
             overlay.shutdown().await;
             return Err(e.into());
@@ -172,6 +198,7 @@ impl RunningNode {
                     broker: broker.clone(),
                     events: events.clone(),
                     config: config.control.clone(),
+                    wasm: wasm.clone(),
                     stop: stop_rx.clone(),
                 },
                 credential.clone(),
@@ -185,6 +212,7 @@ impl RunningNode {
                 stop_rx,
             )));
         }
+        wasm.restore().await;
         data_dir.write_control_file(&ControlFile {
             addr: control_addr,
             pid: std::process::id(),
@@ -197,6 +225,7 @@ impl RunningNode {
             services,
             broker,
             events,
+            wasm,
             data_dir,
             control_addr,
             gateway_addr,
@@ -226,6 +255,11 @@ impl RunningNode {
     /// The events layer.
     pub fn events(&self) -> &Events {
         &self.events
+    }
+
+    /// The wasm services.
+    pub fn wasm(&self) -> &Wasm {
+        &self.wasm
     }
 
     /// The node's identity.
@@ -275,6 +309,7 @@ impl RunningNode {
         info!("node shutting down");
         let _ = self.stop.send(true);
         self.services.withdraw_all().await;
+        self.wasm.shutdown().await;
         self.overlay.shutdown().await;
         for task in self.tasks {
             if let Err(e) = task.await {

@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod process;
+pub mod wasm;
 
 use std::future::Future;
 use std::path::Path;
@@ -71,6 +72,8 @@ pub fn node_config(data_dir: &Path, overlay: OverlayConfig) -> NodeConfig {
     config.events.anti_entropy_interval = Duration::from_millis(300);
     config.events.retention_interval = Duration::from_secs(1);
     config.events.limits = test_event_limits();
+    // A small instance pool: tests run many nodes in one process.
+    config.wasm.max_instances = 32;
     config
 }
 

@@ -9,6 +9,7 @@ mod format;
 mod graph;
 mod services;
 mod table;
+mod wasm;
 
 use micro_overlay::crawl::NetworkGraph;
 use micro_overlay::{Direction, LocalInfo, NodeInfo, PeerConnection, Reach, Role, Route};
@@ -17,6 +18,7 @@ pub use events::{event_line, event_topic, event_topics};
 pub use format::{ago, duration, short_peer};
 pub use services::{local_services, network_services, service_routes};
 pub use table::Table;
+pub use wasm::{log_line, wasm_status};
 
 use format::{addrs, role, rtt, sanitize, yes_no};
 

@@ -15,6 +15,9 @@ pub fn local_services(services: &[LocalService]) -> String {
         let backend = match &s.spec.backend {
             Backend::Builtin => "built-in".to_owned(),
             Backend::Http { url } => sanitize(url),
+            Backend::Wasm { digest } => {
+                format!("wasm {}", sanitize(&digest[..digest.len().min(12)]))
+            }
         };
         let endpoints = if s.spec.endpoints.is_empty() {
             "*".to_owned()

@@ -6,6 +6,7 @@ mod broker_routes;
 mod events_routes;
 mod routes;
 mod service_routes;
+mod wasm_routes;
 
 use std::net::SocketAddr;
 
@@ -33,6 +34,7 @@ pub(crate) struct AppState {
     pub broker: Broker,
     pub events: Events,
     pub config: ControlConfig,
+    pub wasm: crate::wasm::Wasm,
     /// Turns true at shutdown: long-lived responses (subscriptions) end then.
     pub stop: watch::Receiver<bool>,
 }
@@ -69,6 +71,9 @@ fn router(state: AppState, credential: Credential) -> Router {
         .merge(service_routes::routes())
         .merge(broker_routes::routes())
         .merge(events_routes::routes())
+        .merge(wasm_routes::routes(
+            state.wasm.runtime().config().max_component_bytes,
+        ))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             credential,

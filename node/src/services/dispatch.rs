@@ -98,6 +98,7 @@ impl Services {
         };
         let response = match &served.spec.backend {
             Backend::Builtin => self.builtin(&request).await,
+            Backend::Wasm { .. } => self.wasm(&name, &request, timeout).await,
             Backend::Http { url } => {
                 backend::call(
                     &self.0.http,
@@ -115,6 +116,44 @@ impl Services {
         }
         debug!(%caller, status = response.status, "answered");
         response
+    }
+
+    /// Answers from the wasm runtime.
+    async fn wasm(
+        &self,
+        name: &ServiceName,
+        request: &RpcRequest,
+        timeout: Duration,
+    ) -> RpcResponse {
+        let Some(runtime) = self.0.wasm.get() else {
+            return error_response(&request.id, ERROR_ID, 503, "this node runs no wasm runtime");
+        };
+        let call = micro_wasm_runtime::Call {
+            endpoint: request.endpoint.clone(),
+            headers: request
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            content_type: if request.content_type.is_empty() {
+                "application/json".to_owned()
+            } else {
+                request.content_type.clone()
+            },
+            body: request.body.clone(),
+            timeout: Some(timeout),
+        };
+        match runtime.call(name.as_str(), call).await {
+            Ok(reply) => RpcResponse {
+                id: request.id.clone(),
+                status: 200,
+                body: reply.body,
+                content_type: reply.content_type,
+                headers: reply.headers.into_iter().collect(),
+                ..Default::default()
+            },
+            Err(e) => error_response(&request.id, &e.id, e.code, e.detail),
+        }
     }
 
     async fn builtin(&self, request: &RpcRequest) -> RpcResponse {

@@ -12,7 +12,7 @@ mod registry;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use micro_overlay::{Keypair, Overlay, PeerId};
@@ -37,6 +37,11 @@ pub enum Backend {
     Http {
         /// Base URL.
         url: String,
+    },
+    /// A WebAssembly component run by this node's wasm runtime.
+    Wasm {
+        /// Content hash (SHA-256) of the component.
+        digest: String,
     },
 }
 
@@ -166,11 +171,25 @@ struct Inner {
     /// Sequence number of this node's records: never goes back, even across restarts.
     seq: AtomicU64,
     calls_in_flight: Arc<Semaphore>,
+    /// The wasm runtime answering `Backend::Wasm` services, once the node attached it.
+    wasm: OnceLock<micro_wasm_runtime::Runtime>,
 }
 
 /// The service layer of one node. Clone freely.
 #[derive(Clone)]
 pub struct Services(Arc<Inner>);
+
+/// A handle to the service layer that does not keep it alive (for what the service layer
+/// itself owns, like the wasm runtime's host).
+#[derive(Clone)]
+pub struct WeakServices(Weak<Inner>);
+
+impl WeakServices {
+    /// The service layer, unless it is gone.
+    pub fn upgrade(&self) -> Option<Services> {
+        self.0.upgrade().map(Services)
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these short locks leaves consistent data (every update is
@@ -197,6 +216,7 @@ impl Services {
             latency: Mutex::new(Latency::default()),
             http,
             seq: AtomicU64::new(crate::registry::now_ms()),
+            wasm: OnceLock::new(),
             config,
         }));
         let builtin = ServeSpec {
@@ -215,6 +235,16 @@ impl Services {
             }),
         );
         services
+    }
+
+    /// A handle that does not keep the service layer alive.
+    pub fn downgrade(&self) -> WeakServices {
+        WeakServices(Arc::downgrade(&self.0))
+    }
+
+    /// Lets `runtime` answer the `Backend::Wasm` services. Only the first call counts.
+    pub fn attach_wasm(&self, runtime: micro_wasm_runtime::Runtime) {
+        let _ = self.0.wasm.set(runtime);
     }
 
     fn next_seq(&self) -> u64 {

@@ -2,7 +2,7 @@
 //! what other nodes announce.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use micro_overlay::{GossipMessage, MessageAcceptance, PeerId};
 use prost::Message;
@@ -85,6 +85,39 @@ impl Services {
         }
         lock(&self.0.cache).remove(&spec.name);
         info!(service = %spec.name, version = %spec.version, "serving");
+        self.announce().await;
+        Ok(record)
+    }
+
+    /// Serves `spec`, or, when this node already serves a wasm service of that name, puts
+    /// the new spec in its place at once (a redeploy: no call sees the name missing).
+    pub(crate) async fn serve_replacing(
+        &self,
+        spec: ServeSpec,
+    ) -> Result<ServiceRecord, ServeError> {
+        let replaced = {
+            let mut local = lock(&self.0.local);
+            match local.get(&spec.name).cloned() {
+                Some(old) if matches!(old.spec.backend, Backend::Wasm { .. }) => {
+                    local.insert(
+                        spec.name.clone(),
+                        Arc::new(Served {
+                            spec: spec.clone(),
+                            calls: AtomicU64::new(old.calls.load(Ordering::Relaxed)),
+                            errors: AtomicU64::new(old.errors.load(Ordering::Relaxed)),
+                        }),
+                    );
+                    true
+                }
+                _ => false,
+            }
+        };
+        if !replaced {
+            return self.serve(spec).await;
+        }
+        let record = self.record_for(&spec, Vec::new(), false);
+        lock(&self.0.cache).remove(&spec.name);
+        info!(service = %spec.name, version = %spec.version, "serving a new version");
         self.announce().await;
         Ok(record)
     }

@@ -1,0 +1,177 @@
+//! `/v1/deployments` routes: deploy a wasm component, list and stop deployments, read and
+//! follow a service's log.
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use futures::StreamExt;
+use micro_wasm_runtime::{DeployError, LogLine, Manifest, RuntimeError};
+use tokio::sync::broadcast::error::RecvError;
+use tracing::info;
+
+use super::{AppState, error};
+use crate::api::{DeployBody, LogsQuery};
+use crate::wasm::WasmError;
+
+/// Most history lines one logs request returns.
+const MAX_LOG_LINES: usize = 10_000;
+
+pub(crate) fn routes(max_component_bytes: usize) -> Router<AppState> {
+    // Base64 grows the component by a third; the manifest and JSON add a little.
+    let body_limit = max_component_bytes / 3 * 4 + 256 * 1024;
+    Router::new()
+        .route(
+            "/v1/deployments",
+            post(deploy)
+                .get(list)
+                .layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route("/v1/deployments/{name}", get(one).delete(kill))
+        .route("/v1/deployments/{name}/logs", get(logs))
+}
+
+fn wasm_error(e: WasmError) -> Response {
+    let status = match &e {
+        WasmError::Name(_) => StatusCode::BAD_REQUEST,
+        WasmError::Conflict(_) => StatusCode::CONFLICT,
+        WasmError::Deploy(DeployError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+        WasmError::Deploy(DeployError::TooMany(_)) => StatusCode::TOO_MANY_REQUESTS,
+        WasmError::Deploy(DeployError::Io { .. } | DeployError::Db(_)) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        WasmError::Deploy(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        WasmError::Serve(_) => StatusCode::CONFLICT,
+        WasmError::Runtime(RuntimeError::NotDeployed(_)) => StatusCode::NOT_FOUND,
+        WasmError::Runtime(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.to_string())
+}
+
+/// The manifest a deploy runs under: the given `micro.toml` (or a minimal one), with the
+/// name and version overrides applied.
+fn manifest_of(body: &DeployBody) -> Result<Manifest, String> {
+    let mut manifest = match &body.manifest {
+        Some(text) => Manifest::parse(text).map_err(|e| e.to_string())?,
+        None => {
+            let name = body.name.clone().ok_or(
+                "no micro.toml and no --name: a service needs a name (pass --name or --manifest)",
+            )?;
+            Manifest::minimal(name, "0.0.0")
+        }
+    };
+    if let Some(name) = &body.name {
+        manifest.name = name.clone();
+    }
+    if let Some(version) = &body.version {
+        manifest.version = version.clone();
+    }
+    manifest.validate().map_err(|e| e.to_string())?;
+    Ok(manifest)
+}
+
+async fn deploy(
+    State(s): State<AppState>,
+    body: Result<Json<DeployBody>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(JsonRejection::BytesRejection(e)) => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, e.body_text());
+        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let manifest = match manifest_of(&body) {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let bytes = match base64::engine::general_purpose::STANDARD.decode(body.component.as_bytes()) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("component: not base64: {e}"),
+            );
+        }
+    };
+    info!(service = %manifest.name, version = %manifest.version, bytes = bytes.len(), "deploy requested");
+    match s.wasm.deploy(manifest, bytes).await {
+        Ok(deployed) => (StatusCode::CREATED, Json(deployed)).into_response(),
+        Err(e) => wasm_error(e),
+    }
+}
+
+async fn list(State(s): State<AppState>) -> Response {
+    Json(s.wasm.status()).into_response()
+}
+
+async fn one(State(s): State<AppState>, Path(name): Path<String>) -> Response {
+    match s.wasm.runtime().service(&name) {
+        Some(status) => Json(status).into_response(),
+        None => wasm_error(RuntimeError::NotDeployed(name).into()),
+    }
+}
+
+async fn kill(State(s): State<AppState>, Path(name): Path<String>) -> Response {
+    match s.wasm.kill(&name).await {
+        Ok(status) => Json(status).into_response(),
+        Err(e) => wasm_error(e),
+    }
+}
+
+fn line(item: &LogLine) -> Result<Bytes, Infallible> {
+    let mut text = serde_json::to_string(item).unwrap_or_default();
+    text.push('\n');
+    Ok(Bytes::from(text))
+}
+
+async fn logs(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<LogsQuery>, QueryRejection>,
+) -> Response {
+    let Query(query) = match query {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let Some(book) = s.wasm.logs(&name) else {
+        return wasm_error(RuntimeError::NotDeployed(name).into());
+    };
+    let (history, follow) = book.tail_and_follow(query.lines.min(MAX_LOG_LINES));
+    let history = futures::stream::iter(history.into_iter().map(|l| line(&l)));
+    if !query.follow {
+        return (
+            [(header::CONTENT_TYPE, "application/x-ndjson")],
+            Body::from_stream(history),
+        )
+            .into_response();
+    }
+    let live = futures::stream::unfold(follow, |mut follow| async move {
+        loop {
+            match follow.recv().await {
+                Ok(l) => return Some((line(&l), follow)),
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    let mut stop = s.stop.clone();
+    let stopped = async move {
+        while !*stop.borrow_and_update() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(history.chain(live).take_until(stopped)),
+    )
+        .into_response()
+}

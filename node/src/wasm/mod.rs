@@ -1,0 +1,236 @@
+//! Wasm services on this node: deploy a component, register it in the registry, feed it its
+//! subscriptions, show its status and logs, and stop it. The sandbox itself is
+//! `micro-wasm-runtime`; this module wires it to the network.
+
+mod host;
+mod subscriptions;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use micro_wasm_runtime::{
+    DeployError, Deployed, LogBook, Manifest, Runtime, RuntimeError, ServiceStatus,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+pub(crate) use host::NodeHost;
+
+use crate::broker::Broker;
+use crate::events::Events;
+use crate::registry::{Endpoint, NameError, ServiceName};
+use crate::services::{Backend, ServeError, ServeSpec, Services};
+
+/// Why a wasm operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WasmError {
+    /// The manifest's name is not a service name.
+    #[error("service name: {0}")]
+    Name(#[from] NameError),
+    /// The name belongs to a service of another kind on this node.
+    #[error("`{0}` is already served on this node by a non-wasm backend; deregister it first")]
+    Conflict(String),
+    /// The runtime refused the component.
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+    /// The registry refused the service.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    /// The runtime failed, or no such service.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+struct Inner {
+    runtime: Runtime,
+    services: Services,
+    broker: Broker,
+    events: Events,
+    stop: watch::Receiver<bool>,
+    subscriptions: Mutex<HashMap<String, Vec<JoinHandle<()>>>>,
+}
+
+/// The node's wasm services. Clone freely.
+#[derive(Clone)]
+pub struct Wasm(Arc<Inner>);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Wasm {
+    pub(crate) fn new(
+        runtime: Runtime,
+        services: Services,
+        broker: Broker,
+        events: Events,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            runtime,
+            services,
+            broker,
+            events,
+            stop,
+            subscriptions: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.0.runtime
+    }
+
+    /// Deploys a component (binary or WAT) under `manifest` and serves it on the network. A
+    /// running version of the same name is replaced once the new one has started.
+    pub async fn deploy(&self, manifest: Manifest, bytes: Vec<u8>) -> Result<Deployed, WasmError> {
+        let name: ServiceName = manifest.name.parse()?;
+        self.check_name(&name)?;
+        let deployed = self.0.runtime.deploy(manifest, bytes).await?;
+        self.register(&name).await?;
+        Ok(deployed)
+    }
+
+    fn check_name(&self, name: &ServiceName) -> Result<(), WasmError> {
+        let taken = self
+            .0
+            .services
+            .local()
+            .into_iter()
+            .any(|s| &s.spec.name == name && !matches!(s.spec.backend, Backend::Wasm { .. }));
+        if taken {
+            return Err(WasmError::Conflict(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Serves the deployed `name` on the network and (re)starts its subscriptions.
+    async fn register(&self, name: &ServiceName) -> Result<(), WasmError> {
+        let status = self
+            .0
+            .runtime
+            .service(name.as_str())
+            .ok_or_else(|| RuntimeError::NotDeployed(name.to_string()))?;
+        let spec = spec_for(name.clone(), &status);
+        if let Err(e) = self.0.services.serve_replacing(spec).await {
+            // Not reachable on the network: do not leave it running unseen.
+            let _ = self.0.runtime.remove(name.as_str()).await;
+            return Err(e.into());
+        }
+        self.subscribe(&status.manifest);
+        Ok(())
+    }
+
+    fn subscribe(&self, manifest: &Manifest) {
+        let tasks = subscriptions::spawn(
+            manifest,
+            &self.0.runtime,
+            &self.0.broker,
+            &self.0.events,
+            &self.0.stop,
+        );
+        if let Some(old) = lock(&self.0.subscriptions).insert(manifest.name.clone(), tasks) {
+            old.iter().for_each(JoinHandle::abort);
+        }
+    }
+
+    /// Brings back the services deployed before a restart. One that no longer loads is
+    /// logged and skipped.
+    pub async fn restore(&self) {
+        for result in self.0.runtime.restore().await {
+            match result {
+                Ok(deployed) => {
+                    let registered = match deployed.name.parse::<ServiceName>() {
+                        Ok(name) => self.register(&name).await,
+                        Err(e) => Err(e.into()),
+                    };
+                    match registered {
+                        Ok(()) => {
+                            info!(service = %deployed.name, version = %deployed.version, "wasm service restored")
+                        }
+                        Err(e) => {
+                            warn!(service = %deployed.name, error = %e, "restored wasm service not served")
+                        }
+                    }
+                }
+                Err((name, e)) => warn!(service = %name, error = %e, "wasm service not restored"),
+            }
+        }
+    }
+
+    /// Stops `name`: withdrawn from the network, its subscriptions ended, its deployment
+    /// forgotten (its store and log are kept for a later deploy of the same name).
+    pub async fn kill(&self, name: &str) -> Result<ServiceStatus, WasmError> {
+        let service: ServiceName = name.parse()?;
+        if self.0.runtime.service(name).is_none() {
+            return Err(RuntimeError::NotDeployed(name.to_owned()).into());
+        }
+        match self.0.services.deregister(&service).await {
+            Ok(()) | Err(ServeError::NotServed(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(tasks) = lock(&self.0.subscriptions).remove(name) {
+            tasks.iter().for_each(JoinHandle::abort);
+        }
+        Ok(self.0.runtime.remove(name).await?)
+    }
+
+    /// Every wasm service's status.
+    pub fn status(&self) -> Vec<ServiceStatus> {
+        self.0.runtime.status()
+    }
+
+    /// The log of `name`, if it runs here or ran here since the node started.
+    pub fn logs(&self, name: &str) -> Option<Arc<LogBook>> {
+        self.0.runtime.find_logs(name)
+    }
+
+    /// Stops every subscription and flushes the services' stores.
+    pub async fn shutdown(&self) {
+        for (_, tasks) in lock(&self.0.subscriptions).drain() {
+            tasks.iter().for_each(JoinHandle::abort);
+        }
+        if let Err(e) = self.0.runtime.flush().await {
+            warn!(error = %e, "could not flush the wasm services' stores");
+        }
+    }
+}
+
+/// The registry entry of a deployed service.
+fn spec_for(name: ServiceName, status: &ServiceStatus) -> ServeSpec {
+    let manifest = &status.manifest;
+    let endpoints = manifest
+        .endpoints
+        .iter()
+        .filter_map(|e| {
+            Some(Endpoint {
+                name: e.name.parse().ok()?,
+                description: e.description.clone(),
+                request_schema: None,
+                response_schema: None,
+            })
+        })
+        .collect();
+    let mut metadata = BTreeMap::new();
+    metadata.insert("runtime".to_owned(), "wasm".to_owned());
+    metadata.insert("digest".to_owned(), status.digest.clone());
+    if manifest.price > 0 {
+        metadata.insert("price".to_owned(), manifest.price.to_string());
+    }
+    if !manifest.description.is_empty() {
+        metadata.insert(
+            "description".to_owned(),
+            manifest.description.chars().take(256).collect(),
+        );
+    }
+    ServeSpec {
+        name,
+        version: manifest.version.clone(),
+        backend: Backend::Wasm {
+            digest: status.digest.clone(),
+        },
+        endpoints,
+        metadata,
+    }
+}

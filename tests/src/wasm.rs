@@ -1,0 +1,130 @@
+//! Builds the example services (`examples/`) and the test guests (`tests/guests/`) as
+//! WebAssembly components, for tests that deploy them.
+//!
+//! Each workspace is built once per test process, whole, with
+//! `cargo build --release --target wasm32-wasip2`, into `$CARGO_TARGET_DIR/wasm-guests` (or
+//! `<repo>/target/wasm-guests`), so that guest builds never fight the host build over flags.
+//! Cargo's own lock on the target directory serialises test processes that build at once.
+//! A failed build panics with cargo's output: this is test-only code.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The target every guest is built for.
+const TARGET: &str = "wasm32-wasip2";
+
+/// One cargo workspace of guests, and where its components are once it has been built.
+struct Workspace {
+    /// The workspace's folder, relative to the repository root.
+    dir: &'static str,
+    /// The folder holding its `.wasm` files, set by the first (successful) build.
+    built: OnceLock<PathBuf>,
+}
+
+/// The example services, `examples/`.
+static EXAMPLES: Workspace = Workspace {
+    dir: "examples",
+    built: OnceLock::new(),
+};
+
+/// The test guests, `tests/guests/`.
+static GUESTS: Workspace = Workspace {
+    dir: "tests/guests",
+    built: OnceLock::new(),
+};
+
+/// Builds the example services (once per process) and returns the path of the component
+/// `examples/target/.../<name>.wasm`, e.g. `build_example("greeter")`. Panics if the build
+/// fails or the workspace has no such crate.
+pub fn build_example(name: &str) -> PathBuf {
+    EXAMPLES.component(name)
+}
+
+/// Builds the test guests (once per process) and returns the path of the component
+/// `<name>.wasm`, e.g. `build_guest("hostile")`. Panics if the build fails or the workspace has
+/// no such crate.
+pub fn build_guest(name: &str) -> PathBuf {
+    GUESTS.component(name)
+}
+
+/// The manifest of the example service `name`: `examples/<name>/micro.toml`.
+pub fn manifest_path(name: &str) -> PathBuf {
+    repo_root().join(EXAMPLES.dir).join(name).join("micro.toml")
+}
+
+/// The manifest of the test guest `name`: `tests/guests/<name>/micro.toml`.
+pub fn guest_manifest_path(name: &str) -> PathBuf {
+    repo_root().join(GUESTS.dir).join(name).join("micro.toml")
+}
+
+impl Workspace {
+    /// The component of crate `name`, building the workspace first if this process has not.
+    fn component(&self, name: &str) -> PathBuf {
+        let out = self.built.get_or_init(|| build(self.dir));
+        // Cargo names a cdylib after its crate, with dashes turned into underscores.
+        let path = out.join(format!("{}.wasm", name.replace('-', "_")));
+        assert!(
+            path.is_file(),
+            "{} built, but has no component {name}: {} does not exist",
+            self.dir,
+            path.display()
+        );
+        path
+    }
+}
+
+/// Builds the whole workspace in `dir` and returns the folder of its release components.
+fn build(dir: &str) -> PathBuf {
+    let root = repo_root();
+    let manifest = root.join(dir).join("Cargo.toml");
+    let target_dir = target_dir(&root);
+    // `CARGO` is the cargo running these tests, so the guests build with the same toolchain.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(&cargo)
+        .args(["build", "--release", "--target", TARGET, "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", Path::new(&cargo).display()));
+    if !output.status.success() {
+        panic!(
+            "building {} failed ({}); is the {TARGET} target installed \
+             (`rustup target add {TARGET}`)?\n{}",
+            manifest.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    target_dir.join(TARGET).join("release")
+}
+
+/// Where guests are built: `$CARGO_TARGET_DIR/wasm-guests`, else `<repo>/target/wasm-guests`.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("wasm-guests"),
+        _ => root.join("target").join("wasm-guests"),
+    }
+}
+
+/// The repository root: the parent of this crate's folder, `tests/`.
+fn repo_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// Deploys the component at `wasm` with the manifest at `manifest` on `node`, optionally
+/// under another name.
+pub async fn deploy(
+    node: &micro_node::RunningNode,
+    wasm: &Path,
+    manifest: &Path,
+    rename: Option<&str>,
+) -> anyhow::Result<micro_wasm_runtime::Deployed> {
+    let text = std::fs::read_to_string(manifest)?;
+    let mut manifest = micro_wasm_runtime::Manifest::parse(&text)?;
+    if let Some(name) = rename {
+        manifest.name = name.to_owned();
+    }
+    Ok(node.wasm().deploy(manifest, std::fs::read(wasm)?).await?)
+}

@@ -1,0 +1,416 @@
+//! The runtime handle: deploy, restore, remove, call and observe services.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+use tracing::{info, warn};
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::bindings::{Service, ServicePre};
+use crate::config::RuntimeConfig;
+use crate::engine;
+use crate::error::{DeployError, RuntimeError, ServiceError};
+use crate::host::{CallState, Host, ServiceCtx};
+use crate::kv::Namespace;
+use crate::logs::LogBook;
+use crate::manifest::Manifest;
+use crate::service::{Call, Deployment, Message, Reply, ServiceStatus};
+
+/// The tree holding deployments: service name → [`Record`] (JSON).
+const DEPLOYMENTS_TREE: &str = "wasm-deployments";
+
+/// What is kept of a deployment so it comes back after a restart.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    manifest: Manifest,
+    digest: String,
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployed {
+    /// The service's name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Content hash (SHA-256) of the component.
+    pub digest: String,
+    /// The version it replaced, if one ran under the same name.
+    pub replaced: Option<String>,
+    /// Milliseconds spent compiling (or loading compiled code) and checking.
+    pub load_ms: u64,
+}
+
+struct EngineParts {
+    engine: Engine,
+    linker: Linker<CallState>,
+}
+
+struct Inner {
+    config: RuntimeConfig,
+    host: Arc<dyn Host>,
+    db: sled::Db,
+    deployments: sled::Tree,
+    engine: OnceCell<EngineParts>,
+    services: RwLock<BTreeMap<String, Arc<Deployment>>>,
+    logs: Mutex<HashMap<String, Arc<LogBook>>>,
+    stores: Mutex<HashMap<String, Arc<Namespace>>>,
+    /// Deploys and removals happen one at a time.
+    changes: tokio::sync::Mutex<()>,
+}
+
+/// The node's wasm runtime. Clone freely.
+#[derive(Clone)]
+pub struct Runtime(Arc<Inner>);
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DeployError {
+    let what = what.into();
+    move |source| DeployError::Io { what, source }
+}
+
+impl Runtime {
+    /// A runtime keeping its files under `config.dir` and its deployments and service
+    /// stores in `db`. The engine is created at the first deploy.
+    pub fn open(
+        config: RuntimeConfig,
+        db: &sled::Db,
+        host: Arc<dyn Host>,
+    ) -> Result<Self, RuntimeError> {
+        for dir in [config.dir.join("components"), config.dir.join("compiled")] {
+            std::fs::create_dir_all(&dir).map_err(|source| RuntimeError::Io {
+                what: format!("creating {}", dir.display()),
+                source,
+            })?;
+        }
+        Ok(Self(Arc::new(Inner {
+            deployments: db.open_tree(DEPLOYMENTS_TREE)?,
+            db: db.clone(),
+            config,
+            host,
+            engine: OnceCell::new(),
+            services: RwLock::new(BTreeMap::new()),
+            logs: Mutex::new(HashMap::new()),
+            stores: Mutex::new(HashMap::new()),
+            changes: tokio::sync::Mutex::new(()),
+        })))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.0.config
+    }
+
+    async fn engine(&self) -> Result<&EngineParts, DeployError> {
+        self.0
+            .engine
+            .get_or_try_init(|| async {
+                let engine = engine::build(&self.0.config)
+                    .map_err(|e| DeployError::Instantiate(e.to_string()))?;
+                engine::spawn_ticker(&engine, self.0.config.epoch_tick)
+                    .map_err(|e| DeployError::Instantiate(e.to_string()))?;
+                let mut linker = Linker::new(&engine);
+                wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+                    .map_err(|e| DeployError::Instantiate(format!("{e:#}")))?;
+                Service::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+                    .map_err(|e| DeployError::Instantiate(format!("{e:#}")))?;
+                info!("wasm engine ready");
+                Ok(EngineParts { engine, linker })
+            })
+            .await
+    }
+
+    fn component_path(&self, digest: &str) -> PathBuf {
+        self.0
+            .config
+            .dir
+            .join("components")
+            .join(format!("{digest}.wasm"))
+    }
+
+    /// The log of `name` (kept across redeploys of the same name).
+    pub fn logs(&self, name: &str) -> Arc<LogBook> {
+        let mut logs = self.0.logs.lock().unwrap_or_else(|e| e.into_inner());
+        logs.entry(name.to_owned())
+            .or_insert_with(|| Arc::new(LogBook::new(self.0.config.log_lines)))
+            .clone()
+    }
+
+    /// The log of `name` if it was ever deployed since the runtime opened.
+    pub fn find_logs(&self, name: &str) -> Option<Arc<LogBook>> {
+        let logs = self.0.logs.lock().unwrap_or_else(|e| e.into_inner());
+        logs.get(name).cloned()
+    }
+
+    fn store(&self, name: &str) -> Result<Arc<Namespace>, DeployError> {
+        let mut stores = self.0.stores.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ns) = stores.get(name) {
+            return Ok(ns.clone());
+        }
+        let ns = Arc::new(Namespace::open(&self.0.db, name, self.0.config.store)?);
+        stores.insert(name.to_owned(), ns.clone());
+        Ok(ns)
+    }
+
+    /// Deploys `bytes` (a component, or WAT text) under `manifest`: checks size, compiles
+    /// (or loads the cached machine code), refuses imports outside the `micro:service`
+    /// world, starts one instance to prove it starts, then replaces any running version of
+    /// the same name (whose calls in progress finish) and records the deployment.
+    pub async fn deploy(
+        &self,
+        manifest: Manifest,
+        bytes: Vec<u8>,
+    ) -> Result<Deployed, DeployError> {
+        manifest.validate()?;
+        let limit = self.0.config.max_component_bytes;
+        if bytes.len() > limit {
+            return Err(DeployError::TooLarge {
+                size: bytes.len(),
+                limit,
+            });
+        }
+        let _turn = self.0.changes.lock().await;
+        let replacing = self.get(&manifest.name).is_some();
+        if !replacing && self.count() >= self.0.config.max_services {
+            return Err(DeployError::TooMany(self.0.config.max_services));
+        }
+        let digest = engine::digest(&bytes);
+        let path = self.component_path(&digest);
+        if !path.exists() {
+            let tmp = path.with_extension("tmp");
+            tokio::fs::write(&tmp, &bytes)
+                .await
+                .map_err(io(format!("writing {}", tmp.display())))?;
+            tokio::fs::rename(&tmp, &path)
+                .await
+                .map_err(io(format!("writing {}", path.display())))?;
+        }
+        let deployment = self.load(manifest, digest, bytes).await?;
+        let record = Record {
+            manifest: deployment.manifest.clone(),
+            digest: deployment.0.digest.clone(),
+        };
+        let json = serde_json::to_vec(&record).map_err(|e| DeployError::Invalid(e.to_string()))?;
+        self.0
+            .deployments
+            .insert(record.manifest.name.as_bytes(), json)?;
+        self.0.deployments.flush_async().await?;
+        Ok(self.install(deployment))
+    }
+
+    /// Brings back every recorded deployment (after a restart). A deployment that no longer
+    /// loads is reported and left recorded, so a later fix can bring it back.
+    pub async fn restore(&self) -> Vec<Result<Deployed, (String, DeployError)>> {
+        let _turn = self.0.changes.lock().await;
+        let mut results = Vec::new();
+        let records: Vec<_> = self.0.deployments.iter().collect();
+        for entry in records {
+            let (key, value) = match entry {
+                Ok(kv) => kv,
+                Err(e) => {
+                    results.push(Err(("?".to_owned(), DeployError::Db(e))));
+                    continue;
+                }
+            };
+            let name = String::from_utf8_lossy(&key).into_owned();
+            let record: Record = match serde_json::from_slice(&value) {
+                Ok(r) => r,
+                Err(e) => {
+                    results.push(Err((
+                        name,
+                        DeployError::Invalid(format!("corrupt record: {e}")),
+                    )));
+                    continue;
+                }
+            };
+            let path = self.component_path(&record.digest);
+            let bytes = match tokio::fs::read(&path).await {
+                Ok(b) => b,
+                Err(e) => {
+                    results.push(Err((name, io(format!("reading {}", path.display()))(e))));
+                    continue;
+                }
+            };
+            match self.load(record.manifest, record.digest, bytes).await {
+                Ok(deployment) => results.push(Ok(self.install(deployment))),
+                Err(e) => {
+                    warn!(service = %name, error = %e, "deployed service does not load");
+                    results.push(Err((name, e)));
+                }
+            }
+        }
+        results
+    }
+
+    async fn load(
+        &self,
+        manifest: Manifest,
+        digest: String,
+        bytes: Vec<u8>,
+    ) -> Result<Loaded, DeployError> {
+        let started = std::time::Instant::now();
+        let parts = self.engine().await?;
+        let engine = parts.engine.clone();
+        let cache = self.0.config.dir.join("compiled");
+        let component = {
+            let digest = digest.clone();
+            let engine = engine.clone();
+            tokio::task::spawn_blocking(move || engine::compile(&engine, &cache, &digest, &bytes))
+                .await
+                .map_err(|e| DeployError::Invalid(format!("compiler task failed: {e}")))??
+        };
+        crate::check::check(&engine, &component)?;
+        let pre = parts
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| DeployError::Instantiate(format!("{e:#}")))?;
+        let pre = ServicePre::new(pre).map_err(|e| DeployError::Instantiate(format!("{e:#}")))?;
+        let ctx = Arc::new(ServiceCtx {
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+            config: manifest.config.clone(),
+            kv: self.store(&manifest.name)?,
+            logs: self.logs(&manifest.name),
+            host: self.0.host.clone(),
+        });
+        let deployment = Deployment::new(manifest, digest, engine, pre, ctx, &self.0.config);
+        deployment
+            .probe()
+            .await
+            .map_err(|e| DeployError::Instantiate(e.detail))?;
+        Ok(Loaded(
+            Arc::new(deployment),
+            u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        ))
+    }
+
+    fn install(&self, loaded: Loaded) -> Deployed {
+        let Loaded(deployment, load_ms) = loaded;
+        let name = deployment.manifest.name.clone();
+        let version = deployment.manifest.version.clone();
+        let digest = deployment.digest.clone();
+        let replaced = self
+            .0
+            .services
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.clone(), deployment)
+            .map(|old| old.manifest.version.clone());
+        let note = match &replaced {
+            Some(old) => format!("deployed {version} ({}), replacing {old}", &digest[..12]),
+            None => format!("deployed {version} ({})", &digest[..12]),
+        };
+        self.logs(&name).push("node", &version, &note);
+        info!(service = %name, %version, digest = &digest[..12], load_ms, "wasm service deployed");
+        Deployed {
+            name,
+            version,
+            digest,
+            replaced,
+            load_ms,
+        }
+    }
+
+    /// Stops `name` and forgets its deployment; its store and log are kept, for a later
+    /// deploy of the same name. Calls in progress finish.
+    pub async fn remove(&self, name: &str) -> Result<ServiceStatus, RuntimeError> {
+        let _turn = self.0.changes.lock().await;
+        let removed = self
+            .0
+            .services
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+            .ok_or_else(|| RuntimeError::NotDeployed(name.to_owned()))?;
+        self.0.deployments.remove(name.as_bytes())?;
+        self.0.deployments.flush_async().await?;
+        let still_used = self
+            .0
+            .services
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(|d| d.digest == removed.digest);
+        if !still_used {
+            let _ = tokio::fs::remove_file(self.component_path(&removed.digest)).await;
+        }
+        self.logs(name)
+            .push("node", &removed.manifest.version, "stopped");
+        info!(service = %name, "wasm service removed");
+        Ok(removed.status())
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<Deployment>> {
+        self.0
+            .services
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    fn count(&self) -> usize {
+        self.0
+            .services
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Calls `name`: 503 if it is not deployed here.
+    pub async fn call(&self, name: &str, call: Call) -> Result<Reply, ServiceError> {
+        let Some(deployment) = self.get(name) else {
+            return Err(ServiceError::runtime(
+                503,
+                format!("no wasm service `{name}` runs on this node"),
+            ));
+        };
+        deployment.call(call).await
+    }
+
+    /// Hands `message` to `name`'s message handler.
+    pub async fn deliver(&self, name: &str, message: Message) -> Result<(), ServiceError> {
+        let Some(deployment) = self.get(name) else {
+            return Err(ServiceError::runtime(
+                503,
+                format!("no wasm service `{name}` runs on this node"),
+            ));
+        };
+        deployment.deliver(message).await
+    }
+
+    /// Every deployed service's status, by name.
+    pub fn status(&self) -> Vec<ServiceStatus> {
+        self.0
+            .services
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|d| d.status())
+            .collect()
+    }
+
+    /// One service's status.
+    pub fn service(&self, name: &str) -> Option<ServiceStatus> {
+        self.get(name).map(|d| d.status())
+    }
+
+    /// Flushes the service stores to disk.
+    pub async fn flush(&self) -> Result<(), sled::Error> {
+        self.0.db.flush_async().await.map(|_| ())
+    }
+}
+
+/// A loaded deployment and how long loading took.
+struct Loaded(Arc<Deployment>, u64);
+
+impl std::ops::Deref for Loaded {
+    type Target = Deployment;
+
+    fn deref(&self) -> &Deployment {
+        &self.0
+    }
+}
