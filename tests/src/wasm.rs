@@ -81,8 +81,16 @@ fn build(dir: &str) -> PathBuf {
     let target_dir = target_dir(&root);
     // `CARGO` is the cargo running these tests, so the guests build with the same toolchain.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    ensure_target();
     let output = Command::new(&cargo)
-        .args(["build", "--release", "--target", TARGET, "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            TARGET,
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .arg("--target-dir")
         .arg(&target_dir)
@@ -98,6 +106,28 @@ fn build(dir: &str) -> PathBuf {
         );
     }
     target_dir.join(TARGET).join("release")
+}
+
+/// Installs the wasm target with rustup when it is missing, so that `cargo test` alone works
+/// on a fresh machine. Without rustup (a distribution's Rust), the build below says what is
+/// missing.
+fn ensure_target() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let installed = Command::new("rustup")
+            .args(["target", "list", "--installed"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.trim() == TARGET)
+            });
+        if let Ok(false) = installed {
+            let _ = Command::new("rustup")
+                .args(["target", "add", TARGET])
+                .status();
+        }
+    });
 }
 
 /// Where guests are built: `$CARGO_TARGET_DIR/wasm-guests`, else `<repo>/target/wasm-guests`.

@@ -5,7 +5,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::hint::black_box;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use micro_sdk::{Error, Request, Response, Router, Service, store};
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,18 @@ use serde_json::{Value, json};
 #[derive(Deserialize)]
 struct Big {
     bytes: usize,
+}
+
+/// The body of `Sleep`.
+#[derive(Deserialize)]
+struct Sleep {
+    ms: u64,
+}
+
+/// The answer to `Sleep`.
+#[derive(Serialize)]
+struct Slept {
+    slept_ms: u64,
 }
 
 /// The body of `Store.Set`.
@@ -104,6 +116,14 @@ fn clock(_: Value) -> Result<Value, Error> {
     Ok(json!({ "now_ms": now_ms as u64, "random": random }))
 }
 
+/// Sleeps `ms` milliseconds. On wasip2 `std::thread::sleep` waits on the monotonic clock
+/// through the host, so the instance stays alive without burning fuel or CPU: benchmarks use
+/// it to hold many instances open at once.
+fn sleep(req: Sleep) -> Result<Slept, Error> {
+    std::thread::sleep(Duration::from_millis(req.ms));
+    Ok(Slept { slept_ms: req.ms })
+}
+
 struct Hostile;
 
 impl Service for Hostile {
@@ -131,6 +151,7 @@ impl Service for Hostile {
             .json("Store.Set", set)
             .json("Store.Get", get)
             .json("Clock", clock)
+            .json("Sleep", sleep)
             .handle(request)
     }
 }
