@@ -176,12 +176,16 @@ pub enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
-    /// Deploy a WebAssembly component (`.wasm`, or `.wat` text) as a service on this node;
-    /// its `micro.toml` is found next to the file or in a folder above it (or pass
-    /// --manifest). Deploying a name that runs replaces it once the new version starts.
+    /// Deploy a service on this node: from source (`repo[@rev]`, a URL, or a folder: fetched,
+    /// built in a sandbox, versioned by commit) or a built component (`.wasm`/`.wat` file,
+    /// whose `micro.toml` is found next to it or above it). Deploying a name that runs
+    /// replaces it once the new version starts.
     Deploy {
-        /// The component file.
-        path: std::path::PathBuf,
+        /// `someone/greeter@v1.2.0`, `https://host/repo.git@main`, `./folder`, or `file.wasm`.
+        source: String,
+        /// Poll the source for new commits this often and deploy them (e.g. `5m`).
+        #[arg(long, value_parser = parse_duration, value_name = "INTERVAL")]
+        follow: Option<Duration>,
         /// The service's manifest.
         #[arg(long, value_name = "FILE")]
         manifest: Option<std::path::PathBuf>,
@@ -194,10 +198,18 @@ pub enum Command {
     },
     /// The wasm services on this node: state, instances, calls, errors, memory, fuel.
     Status,
+    /// Deploy the newest commit of what a service was deployed from, if it changed.
+    Update {
+        /// The service.
+        name: String,
+    },
     /// A wasm service's log (its own lines, its stdout/stderr, and what the node says).
     Logs {
         /// The service.
         name: String,
+        /// Print the latest build log instead.
+        #[arg(long)]
+        build: bool,
         /// Keep printing new lines until interrupted.
         #[arg(short, long)]
         follow: bool,
@@ -207,7 +219,7 @@ pub enum Command {
     },
     /// Stop a wasm service and withdraw it from the network (its stored data is kept).
     Kill {
-        /// The service.
+        /// The service, optionally `name@version` to stop only that version.
         name: String,
     },
     /// Stop serving a service.

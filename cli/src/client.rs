@@ -154,6 +154,38 @@ impl Client {
         Ok(())
     }
 
+    /// `POST /v1/<path>` with a JSON body, reading the answer as NDJSON lines until the node
+    /// ends it (no overall timeout: builds take as long as their limits allow).
+    pub async fn post_stream_lines<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+        mut on_line: impl FnMut(&str) -> Result<()>,
+    ) -> Result<()> {
+        let request = self.http.post(self.url(path)).json(body);
+        let mut response = self.send(request, None).await?;
+        let mut pending = Vec::new();
+        while let Some(chunk) = response.chunk().await.context("the stream broke off")? {
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                on_line(String::from_utf8_lossy(&line).trim_end())?;
+            }
+            if pending.len() > MAX_LINE_BYTES {
+                bail!("the node sent a line longer than {MAX_LINE_BYTES} bytes");
+            }
+        }
+        Ok(())
+    }
+
+    /// `GET /v1/<path>` as text.
+    pub async fn get_text(&self, path: &str, budget: Duration) -> Result<String> {
+        let response = self
+            .send(self.http.get(self.url(path)), Some(budget))
+            .await?;
+        Ok(response.text().await?)
+    }
+
     /// `DELETE /v1/<path>`.
     pub async fn delete(&self, path: &str, budget: Duration) -> Result<()> {
         self.send(self.http.delete(self.url(path)), Some(budget))

@@ -3,6 +3,7 @@
 mod args;
 mod client;
 mod daemon;
+mod deploy;
 mod events;
 mod query;
 mod render;

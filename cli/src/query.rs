@@ -169,16 +169,45 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
         }
         Command::Events { command } => crate::events::run(client, command, json).await,
         Command::Deploy {
-            path,
+            source,
+            follow,
             manifest,
             name,
             version,
-        } => crate::wasm::deploy(client, &path, manifest.as_deref(), name, version, json).await,
+        } => {
+            let path = std::path::Path::new(&source);
+            let component =
+                path.is_file() && path.extension().is_some_and(|e| e == "wasm" || e == "wat");
+            if component {
+                if follow.is_some() {
+                    anyhow::bail!(
+                        "--follow applies to sources (repositories), not to a built component"
+                    );
+                }
+                crate::wasm::deploy(client, path, manifest.as_deref(), name, version, json).await
+            } else {
+                if manifest.is_some() || name.is_some() || version.is_some() {
+                    anyhow::bail!(
+                        "--manifest, --name and --version apply to a built component; a source's micro.toml names it and its commit versions it"
+                    );
+                }
+                crate::deploy::deploy_source(client, &source, follow, json).await
+            }
+        }
+        Command::Update { name } => crate::deploy::update(client, &name, json).await,
         Command::Status => crate::wasm::status(client, json).await,
+        Command::Logs {
+            name, build: true, ..
+        } => print_text(
+            client
+                .get_text(&format!("/deployments/{name}/build-log"), QUICK)
+                .await?,
+        ),
         Command::Logs {
             name,
             follow,
             lines,
+            build: false,
         } => crate::wasm::logs(client, &name, follow, lines, json).await,
         Command::Kill { name } => crate::wasm::kill(client, &name, json).await,
         Command::Services => {

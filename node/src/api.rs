@@ -309,3 +309,30 @@ pub struct LogsQuery {
 fn default_log_lines() -> usize {
     100
 }
+
+/// `POST /v1/sources`: build a service from source and deploy it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceDeployBody {
+    /// `repo[@rev]` or a folder on the node's machine.
+    pub source: String,
+    /// Poll the source for new commits this often, in seconds.
+    #[serde(default)]
+    pub follow_secs: Option<u64>,
+}
+
+/// One line of the NDJSON stream of a deploy from source or an update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployEvent {
+    /// A phase started, or a build line.
+    Progress(crate::source::Progress),
+    /// Deployed.
+    Done(crate::wasm::SourceDeployed),
+    /// `update`: the source has no new commit.
+    UpToDate {
+        /// The commit running.
+        commit: String,
+    },
+    /// It failed; nothing changed on the node.
+    Error(ApiError),
+}

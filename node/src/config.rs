@@ -32,6 +32,8 @@ pub struct NodeConfig {
     pub events: crate::events::EventsConfig,
     /// The wasm runtime. An empty `dir` means `<data_dir>/wasm`.
     pub wasm: micro_wasm_runtime::RuntimeConfig,
+    /// Deploys from source: fetch and build limits.
+    pub source: crate::source::SourceConfig,
 }
 
 impl Default for NodeConfig {
@@ -45,6 +47,7 @@ impl Default for NodeConfig {
             broker: crate::broker::BrokerConfig::default(),
             events: crate::events::EventsConfig::default(),
             wasm: micro_wasm_runtime::RuntimeConfig::new(""),
+            source: crate::source::SourceConfig::default(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod identity;
 mod node;
 pub mod registry;
 pub mod services;
+pub mod source;
 pub mod wasm;
 
 pub use config::{ControlConfig, NodeConfig, default_data_dir};

@@ -164,13 +164,26 @@ impl RunningNode {
             }
         };
         services.attach_wasm(runtime.clone());
-        let wasm = Wasm::new(
+        let builder =
+            crate::source::Builder::new(data_dir.path().join("build"), config.source.clone());
+        let wasm = match Wasm::new(
             runtime,
+            builder,
+            &db,
             services.clone(),
             broker.clone(),
             events.clone(),
             stop_rx.clone(),
-        );
+        ) {
+            Ok(wasm) => wasm,
+            Err(source) => {
+                overlay.shutdown().await;
+                return Err(NodeError::Database {
+                    path: db_path,
+                    source,
+                });
+            }
+        };
         if let Err(e) = events.carry_stored().await {
             overlay.shutdown().await;
             return Err(e.into());

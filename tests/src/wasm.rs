@@ -158,3 +158,82 @@ pub async fn deploy(
     }
     Ok(node.wasm().deploy(manifest, std::fs::read(wasm)?).await?)
 }
+
+/// Runs `git args` in `dir` (test-only: panics on failure), with a fixed identity and no user
+/// or system configuration.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run git: {e}"));
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let name = entry.file_name();
+        if name == "target" || name == "Cargo.lock" {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(&name));
+        } else {
+            std::fs::copy(&path, to.join(&name)).expect("copy file");
+        }
+    }
+}
+
+/// Makes `dir` a git repository holding the example service `example` as a user would publish
+/// it: the example's crate, the SDK and the WIT it builds against, a workspace `Cargo.toml`
+/// and the example's `micro.toml` at the top; one commit on branch `main`. Returns the commit.
+pub fn source_repo(dir: &Path, example: &str) -> String {
+    let root = repo_root();
+    copy_dir(
+        &root.join("examples").join(example),
+        &dir.join("examples").join(example),
+    );
+    copy_dir(&root.join("sdk/rust"), &dir.join("sdk/rust"));
+    copy_dir(&root.join("wit"), &dir.join("wit"));
+    std::fs::copy(
+        root.join("examples").join(example).join("micro.toml"),
+        dir.join("micro.toml"),
+    )
+    .expect("copy micro.toml");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[workspace]\nresolver = \"3\"\nmembers = [\"examples/{example}\"]\n\n\
+             [profile.release]\nopt-level = \"s\"\nstrip = \"debuginfo\"\n"
+        ),
+    )
+    .expect("write Cargo.toml");
+    std::fs::write(dir.join(".gitignore"), "target/\n").expect("write .gitignore");
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "first"]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+/// The cargo home of this machine (where `cargo` keeps downloaded crates): builds in tests
+/// take their dependencies from it, offline.
+pub fn cargo_home() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::home_dir().map(|h| h.join(".cargo")))
+        .expect("a cargo home")
+}

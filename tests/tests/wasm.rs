@@ -229,7 +229,7 @@ async fn audit_hears_the_broker_and_appends_events() -> Result<()> {
             .await?;
     }
     eventually("audit saw the three orders", PATIENCE, || async {
-        Ok(call(&nodes[1], "audit", "Audit.Stats", json!({}))
+        Ok(call(&nodes[0], "audit", "Audit.Stats", json!({}))
             .await
             .is_ok_and(|stats| stats["seen"] == 3))
     })

@@ -20,6 +20,8 @@ pub const MAX_CONFIG_VALUE: usize = 4096;
 pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
 /// Longest version string.
 pub const MAX_VERSION_LEN: usize = 64;
+/// What `[build] language` may say.
+pub const LANGUAGES: [&str; 5] = ["rust", "wasm", "wat", "javascript", "python"];
 
 /// A service's manifest, as read from `micro.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +50,20 @@ pub struct Manifest {
     /// Tokens a caller pays per call (used by the economy; 0 = free).
     #[serde(default)]
     pub price: u64,
+    /// How to build the service from source, when detection is not enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildSpec>,
+}
+
+/// `[build]`: how a source tree becomes a component.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSpec {
+    /// `rust`, `wasm` (a prebuilt component in the tree), `wat`, `javascript` or `python`.
+    pub language: Option<String>,
+    /// For `wasm`/`wat`: the file; for `rust`: the package to build in a workspace; for
+    /// `javascript`/`python`: the entry file.
+    pub path: Option<String>,
 }
 
 fn default_version() -> String {
@@ -138,6 +154,7 @@ impl Manifest {
             limits: ManifestLimits::default(),
             config: BTreeMap::new(),
             price: 0,
+            build: None,
         }
     }
 
@@ -224,6 +241,26 @@ impl Manifest {
                 format!("config.{key}"),
                 format!("at most {MAX_CONFIG_VALUE} bytes"),
             ));
+        }
+        if let Some(build) = &self.build {
+            if let Some(language) = &build.language
+                && !LANGUAGES.contains(&language.as_str())
+            {
+                return Err(invalid(
+                    "build.language",
+                    format!("`{language}` is not one of {}", LANGUAGES.join(", ")),
+                ));
+            }
+            if let Some(path) = &build.path
+                && (path.is_empty()
+                    || path.starts_with('/')
+                    || path.split(['/', '\\']).any(|part| part == ".."))
+            {
+                return Err(invalid(
+                    "build.path",
+                    "a relative path inside the repository, without `..`",
+                ));
+            }
         }
         let l = &self.limits;
         for (field, value) in [
@@ -330,6 +367,20 @@ greeting = "Hi"
         assert!(err.to_string().contains("endpoints[0].name"), "{err}");
         let err = Manifest::parse("name = \"a\"\n[limits]\nfuel = 0\n").expect_err("zero fuel");
         assert!(err.to_string().contains("limits.fuel"), "{err}");
+    }
+
+    #[test]
+    fn build_sections_are_checked() {
+        let m =
+            Manifest::parse("name = \"a\"\n[build]\nlanguage = \"rust\"\npath = \"crates/a\"\n")
+                .expect("valid");
+        assert_eq!(m.build.and_then(|b| b.path).as_deref(), Some("crates/a"));
+        let err = Manifest::parse("name = \"a\"\n[build]\nlanguage = \"cobol\"\n")
+            .expect_err("unknown language");
+        assert!(err.to_string().contains("build.language"), "{err}");
+        let err = Manifest::parse("name = \"a\"\n[build]\npath = \"../../etc\"\n")
+            .expect_err("escaping path");
+        assert!(err.to_string().contains("build.path"), "{err}");
     }
 
     #[test]

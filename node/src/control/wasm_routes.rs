@@ -13,11 +13,17 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use futures::StreamExt;
 use micro_wasm_runtime::{DeployError, LogLine, Manifest, RuntimeError};
+use std::time::Duration;
+
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+use crate::source::Progress;
 use tracing::info;
 
 use super::{AppState, error};
-use crate::api::{DeployBody, LogsQuery};
+use crate::api::{ApiError, DeployBody, DeployEvent, LogsQuery, SourceDeployBody};
+use crate::source::{BuildError, FetchError};
 use crate::wasm::WasmError;
 
 /// Most history lines one logs request returns.
@@ -34,11 +40,19 @@ pub(crate) fn routes(max_component_bytes: usize) -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(body_limit)),
         )
         .route("/v1/deployments/{name}", get(one).delete(kill))
+        .route("/v1/sources", post(deploy_source))
+        .route("/v1/deployments/{name}/update", post(update))
+        .route("/v1/deployments/{name}/build-log", get(build_log))
         .route("/v1/deployments/{name}/logs", get(logs))
 }
 
 fn wasm_error(e: WasmError) -> Response {
-    let status = match &e {
+    let status = status_of(&e);
+    error(status, e.to_string())
+}
+
+fn status_of(e: &WasmError) -> StatusCode {
+    match e {
         WasmError::Name(_) => StatusCode::BAD_REQUEST,
         WasmError::Conflict(_) => StatusCode::CONFLICT,
         WasmError::Deploy(DeployError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -50,8 +64,114 @@ fn wasm_error(e: WasmError) -> Response {
         WasmError::Serve(_) => StatusCode::CONFLICT,
         WasmError::Runtime(RuntimeError::NotDeployed(_)) => StatusCode::NOT_FOUND,
         WasmError::Runtime(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        WasmError::Build(BuildError::Spec(_) | BuildError::Manifest(_)) => StatusCode::BAD_REQUEST,
+        WasmError::Build(BuildError::Fetch(FetchError::UnknownRev { .. })) => StatusCode::NOT_FOUND,
+        WasmError::Build(BuildError::Fetch(FetchError::Unreachable { .. })) => {
+            StatusCode::BAD_GATEWAY
+        }
+        WasmError::Build(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        WasmError::Follow(_) => StatusCode::BAD_REQUEST,
+        WasmError::WrongVersion { .. } => StatusCode::CONFLICT,
+    }
+}
+
+fn event_line(event: &DeployEvent) -> Result<Bytes, Infallible> {
+    let mut text = serde_json::to_string(event).unwrap_or_default();
+    text.push('\n');
+    Ok(Bytes::from(text))
+}
+
+fn error_event(e: &WasmError) -> DeployEvent {
+    DeployEvent::Error(ApiError::new(
+        "micro.node.deploy",
+        status_of(e).as_u16(),
+        e.to_string(),
+    ))
+}
+
+/// Runs `work` on its own task (a client that goes away does not cancel a build halfway) and
+/// streams its progress, then its outcome, as NDJSON.
+fn stream_deploy<F, Fut>(work: F) -> Response
+where
+    F: FnOnce(mpsc::Sender<Progress>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = DeployEvent> + Send + 'static,
+{
+    // Bounded: build lines beyond it are dropped from the stream (the build log keeps them).
+    let (events_tx, events_rx) = mpsc::channel::<DeployEvent>(256);
+    let (progress_tx, mut progress_rx) = mpsc::channel::<Progress>(256);
+    let forward = {
+        let events_tx = events_tx.clone();
+        tokio::spawn(async move {
+            while let Some(p) = progress_rx.recv().await {
+                let _ = events_tx.try_send(DeployEvent::Progress(p));
+            }
+        })
     };
-    error(status, e.to_string())
+    tokio::spawn(async move {
+        let outcome = work(progress_tx).await;
+        let _ = forward.await;
+        let _ = events_tx.send(outcome).await;
+    });
+    let stream = futures::stream::unfold(events_rx, |mut rx| async move {
+        let event = rx.recv().await?;
+        Some((event_line(&event), rx))
+    });
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+async fn deploy_source(
+    State(s): State<AppState>,
+    body: Result<Json<SourceDeployBody>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    info!(source = %body.source, follow = ?body.follow_secs, "deploy from source requested");
+    let wasm = s.wasm.clone();
+    stream_deploy(move |progress| async move {
+        let follow = body.follow_secs.map(Duration::from_secs);
+        match wasm.deploy_source(&body.source, follow, &progress).await {
+            Ok(done) => DeployEvent::Done(done),
+            Err(e) => error_event(&e),
+        }
+    })
+}
+
+async fn update(State(s): State<AppState>, Path(name): Path<String>) -> Response {
+    if s.wasm.followed(&name).is_none() {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("`{name}` was not deployed from source on this node"),
+        );
+    }
+    let wasm = s.wasm.clone();
+    stream_deploy(move |progress| async move {
+        match wasm.update(&name, &progress).await {
+            Ok(Some(done)) => DeployEvent::Done(done),
+            Ok(None) => DeployEvent::UpToDate {
+                commit: wasm.followed(&name).map(|f| f.commit).unwrap_or_default(),
+            },
+            Err(e) => error_event(&e),
+        }
+    })
+}
+
+async fn build_log(State(s): State<AppState>, Path(name): Path<String>) -> Response {
+    let Some(path) = s.wasm.builder().latest_log(&name) else {
+        return error(StatusCode::NOT_FOUND, format!("no build log for `{name}`"));
+    };
+    match tokio::fs::read_to_string(&path).await {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{}: {e}", path.display()),
+        ),
+    }
 }
 
 /// The manifest a deploy runs under: the given `micro.toml` (or a minimal one), with the

@@ -3,6 +3,7 @@
 //! `micro-wasm-runtime`; this module wires it to the network.
 
 mod host;
+mod source;
 mod subscriptions;
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 pub(crate) use host::NodeHost;
+pub use source::{Followed, MIN_FOLLOW, SourceDeployed};
 
 use crate::broker::Broker;
 use crate::events::Events;
@@ -40,10 +42,29 @@ pub enum WasmError {
     /// The runtime failed, or no such service.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// Fetching or building the source failed.
+    #[error(transparent)]
+    Build(#[from] crate::source::BuildError),
+    /// `update` or `--follow` cannot apply.
+    #[error("{0}")]
+    Follow(String),
+    /// The service runs another version than the one named.
+    #[error("`{name}` runs version {running}, not {asked}")]
+    WrongVersion {
+        /// The service.
+        name: String,
+        /// What runs.
+        running: String,
+        /// What was named.
+        asked: String,
+    },
 }
 
 struct Inner {
     runtime: Runtime,
+    builder: crate::source::Builder,
+    followed: sled::Tree,
+    followers: Mutex<HashMap<String, JoinHandle<()>>>,
     services: Services,
     broker: Broker,
     events: Events,
@@ -62,19 +83,29 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Wasm {
     pub(crate) fn new(
         runtime: Runtime,
+        builder: crate::source::Builder,
+        db: &sled::Db,
         services: Services,
         broker: Broker,
         events: Events,
         stop: watch::Receiver<bool>,
-    ) -> Self {
-        Self(Arc::new(Inner {
+    ) -> Result<Self, sled::Error> {
+        Ok(Self(Arc::new(Inner {
             runtime,
+            builder,
+            followed: db.open_tree(source::FOLLOWED_TREE)?,
+            followers: Mutex::new(HashMap::new()),
             services,
             broker,
             events,
             stop,
             subscriptions: Mutex::new(HashMap::new()),
-        }))
+        })))
+    }
+
+    /// The source builder.
+    pub fn builder(&self) -> &crate::source::Builder {
+        &self.0.builder
     }
 
     /// The runtime.
@@ -157,15 +188,30 @@ impl Wasm {
                 Err((name, e)) => warn!(service = %name, error = %e, "wasm service not restored"),
             }
         }
+        self.resume_following();
     }
 
     /// Stops `name`: withdrawn from the network, its subscriptions ended, its deployment
     /// forgotten (its store and log are kept for a later deploy of the same name).
     pub async fn kill(&self, name: &str) -> Result<ServiceStatus, WasmError> {
+        let (name, version) = match name.split_once('@') {
+            Some((name, version)) => (name, Some(version)),
+            None => (name, None),
+        };
         let service: ServiceName = name.parse()?;
-        if self.0.runtime.service(name).is_none() {
+        let Some(running) = self.0.runtime.service(name) else {
             return Err(RuntimeError::NotDeployed(name.to_owned()).into());
+        };
+        if let Some(asked) = version
+            && !running.version.starts_with(asked)
+        {
+            return Err(WasmError::WrongVersion {
+                name: name.to_owned(),
+                running: running.version,
+                asked: asked.to_owned(),
+            });
         }
+        self.forget_source(name);
         match self.0.services.deregister(&service).await {
             Ok(()) | Err(ServeError::NotServed(_)) => {}
             Err(e) => return Err(e.into()),
@@ -190,6 +236,9 @@ impl Wasm {
     pub async fn shutdown(&self) {
         for (_, tasks) in lock(&self.0.subscriptions).drain() {
             tasks.iter().for_each(JoinHandle::abort);
+        }
+        for (_, task) in lock(&self.0.followers).drain() {
+            task.abort();
         }
         if let Err(e) = self.0.runtime.flush().await {
             warn!(error = %e, "could not flush the wasm services' stores");
