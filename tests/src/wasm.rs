@@ -202,22 +202,24 @@ fn copy_dir(from: &Path, to: &Path) {
 /// it: the example's crate, the SDK and the WIT it builds against, a workspace `Cargo.toml`
 /// and the example's `micro.toml` at the top; one commit on branch `main`. Returns the commit.
 pub fn source_repo(dir: &Path, example: &str) -> String {
+    crate_repo(dir, &format!("examples/{example}"))
+}
+
+/// Like [`source_repo`] for any guest crate of this repository, e.g. `tests/guests/hostile`.
+pub fn crate_repo(dir: &Path, crate_dir: &str) -> String {
     let root = repo_root();
-    copy_dir(
-        &root.join("examples").join(example),
-        &dir.join("examples").join(example),
-    );
+    copy_dir(&root.join(crate_dir), &dir.join(crate_dir));
     copy_dir(&root.join("sdk/rust"), &dir.join("sdk/rust"));
     copy_dir(&root.join("wit"), &dir.join("wit"));
     std::fs::copy(
-        root.join("examples").join(example).join("micro.toml"),
+        root.join(crate_dir).join("micro.toml"),
         dir.join("micro.toml"),
     )
     .expect("copy micro.toml");
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(
-            "[workspace]\nresolver = \"3\"\nmembers = [\"examples/{example}\"]\n\n\
+            "[workspace]\nresolver = \"3\"\nmembers = [\"{crate_dir}\"]\n\n\
              [profile.release]\nopt-level = \"s\"\nstrip = \"debuginfo\"\n"
         ),
     )
@@ -236,4 +238,66 @@ pub fn cargo_home() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::home_dir().map(|h| h.join(".cargo")))
         .expect("a cargo home")
+}
+
+/// A `git daemon` serving the bare repositories under a folder on a free loopback port; killed
+/// when dropped.
+pub struct GitDaemon {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl GitDaemon {
+    /// Serves every repository under `base` (`git://127.0.0.1:<port>/<name>.git`) and returns
+    /// once the daemon says it is ready.
+    pub fn start(base: &Path) -> anyhow::Result<Self> {
+        use std::io::BufRead;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut child = Command::new("git")
+            .arg("daemon")
+            .arg("--reuseaddr")
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .args(["--export-all", "--verbose", "--informative-errors"])
+            .arg(base)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains("Ready to rumble") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .map_err(|_| anyhow::anyhow!("git daemon did not start"))?;
+        Ok(Self { child, port })
+    }
+
+    /// The URL of the repository `name` (e.g. `greeter.git`).
+    pub fn url(&self, name: &str) -> String {
+        format!("git://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

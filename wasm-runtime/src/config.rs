@@ -34,6 +34,9 @@ pub struct RuntimeConfig {
     pub crash_backoff: Duration,
     /// The longest pause.
     pub max_crash_backoff: Duration,
+    /// Bytes of each instance slot's memory kept resident between calls (reset in place
+    /// instead of released): faster calls for that much RSS per slot used.
+    pub keep_resident_bytes: usize,
 }
 
 impl RuntimeConfig {
@@ -52,6 +55,7 @@ impl RuntimeConfig {
             crash_threshold: 5,
             crash_backoff: Duration::from_secs(1),
             max_crash_backoff: Duration::from_secs(60),
+            keep_resident_bytes: 2 * 1024 * 1024,
         }
     }
 }

@@ -29,7 +29,14 @@ pub(crate) fn build(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
         .total_stacks(slots)
         .max_memory_size(config.max_memory_bytes)
         .max_tables_per_module(4)
-        .table_elements(config.default_limits.max_table_elements);
+        .table_elements(config.default_limits.max_table_elements)
+        // Keep the first pages of a slot's memory and tables resident between calls (reset
+        // in place rather than released and faulted back in): one instance per call makes
+        // the release/fault cycle the main cost otherwise (see docs/BENCHMARKS.md).
+        .linear_memory_keep_resident(config.keep_resident_bytes)
+        .table_keep_resident(config.keep_resident_bytes.min(64 * 1024))
+        // Resets only the pages a call dirtied, where the kernel can tell (Linux 6.7+).
+        .pagemap_scan(wasmtime::Enabled::Auto);
     let mut wasm = Config::new();
     wasm.wasm_component_model(true)
         .epoch_interruption(true)
