@@ -80,6 +80,18 @@ pub struct RunArgs {
     /// Let `serve --http` point at backends on other machines (default: loopback only).
     #[arg(long)]
     pub allow_remote_backends: bool,
+
+    /// Where short source names like `someone/greeter` resolve (default https://github.com).
+    #[arg(long, value_name = "URL")]
+    pub source_base: Option<String>,
+
+    /// Cargo's home for builds from source (default `<data dir>/build/cargo-home`).
+    #[arg(long, value_name = "DIR")]
+    pub build_cargo_home: Option<PathBuf>,
+
+    /// Build dependencies only from what the cargo home holds: no downloads.
+    #[arg(long)]
+    pub build_offline: bool,
 }
 
 impl RunArgs {
@@ -93,6 +105,9 @@ impl RunArgs {
             || self.gateway.is_some()
             || self.no_gateway
             || self.allow_remote_backends
+            || self.source_base.is_some()
+            || self.build_cargo_home.is_some()
+            || self.build_offline
     }
 }
 

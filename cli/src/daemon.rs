@@ -50,6 +50,11 @@ pub fn node_config(
         config.gateway = Some(micro_node::config::GatewayConfig { addr });
     }
     config.services.allow_remote_backends = run.allow_remote_backends;
+    if let Some(base) = run.source_base {
+        config.source.short_base = base;
+    }
+    config.source.cargo_home = run.build_cargo_home;
+    config.source.offline_dependencies = run.build_offline;
     config
 }
 

@@ -51,7 +51,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => daemon::run(daemon::node_config(data_dir, cli.control, cli.run)).await,
         Some(_) if cli.run.any_given() => anyhow::bail!(
-            "--super, --listen, --bootstrap, --kad-mode and --discovery-interval apply when running a node, not with a command"
+            "--super, --listen, --bootstrap, --kad-mode, --discovery-interval, --gateway and the --build/--source options apply when running a node, not with a command"
         ),
         Some(command) => {
             let client = client::Client::new(&data_dir, cli.control, cli.credential)?;

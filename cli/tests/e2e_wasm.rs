@@ -123,3 +123,60 @@ fn a_component_is_deployed_called_followed_restored_replaced_and_killed() -> Res
     node.terminate(START)?;
     Ok(())
 }
+
+#[test]
+fn a_folder_is_deployed_from_source_with_progress_and_a_build_log() -> Result<()> {
+    // The example's dependencies are in the machine's cargo home once the example is built;
+    // the node builds offline from there (tests never reach the internet).
+    build_example("greeter");
+    let repo = tempfile::tempdir()?;
+    let commit = micro_testkit::wasm::source_repo(repo.path(), "greeter");
+    let dir = tempfile::tempdir()?;
+    let cargo_home = micro_testkit::wasm::cargo_home();
+    let mut args = LOOPBACK.to_vec();
+    args.extend(["--super", "--build-offline", "--build-cargo-home"]);
+    let home = cargo_home.to_string_lossy();
+    args.push(&home);
+    let node = Daemon::start(bin(), dir.path(), &args, START)?;
+
+    let out = cli(
+        bin(),
+        dir.path(),
+        &["deploy", &repo.path().to_string_lossy()],
+    )?;
+    let stdout = ok(out.clone())?;
+    ensure!(
+        stdout.contains(&format!("deployed greeter {}", &commit[..12])),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        stderr.contains("fetch") && stderr.contains("build"),
+        "phases are shown: {stderr}"
+    );
+    let reply = ok(cli(
+        bin(),
+        dir.path(),
+        &["call", "greeter", "Say.Hello", r#"{"name":"Ada"}"#],
+    )?)?;
+    ensure!(reply.contains("Hello, Ada!"), "{reply}");
+    let log = ok(cli(bin(), dir.path(), &["logs", "greeter", "--build"])?)?;
+    ensure!(
+        log.contains("cargo build") && log.contains(&commit),
+        "{log}"
+    );
+    let update = ok(cli(bin(), dir.path(), &["update", "greeter"])?)?;
+    ensure!(
+        update.contains("deployed greeter") || update.contains("up to date"),
+        "{update}"
+    );
+    let out = cli(bin(), dir.path(), &["deploy", "git@github.com:a/b"])?;
+    ensure!(!out.status.success());
+    ensure!(
+        String::from_utf8_lossy(&out.stderr).contains("no ssh"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    node.terminate(START)?;
+    Ok(())
+}
