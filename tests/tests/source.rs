@@ -373,6 +373,22 @@ async fn hostile_sources_and_builds_are_contained() -> Result<()> {
     let err = deploy(evil.path()).await;
     ensure!(err.contains("larger than"), "{err}");
 
+    // A language whose toolchain this machine lacks: the error says what to install.
+    let js = tempfile::tempdir()?;
+    std::fs::write(js.path().join("micro.toml"), "name = \"evil\"\n")?;
+    std::fs::write(js.path().join("package.json"), "{}")?;
+    let jco_installed = std::process::Command::new("jco")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !jco_installed {
+        let err = deploy(js.path()).await;
+        ensure!(
+            err.contains("jco is not installed") && err.contains("npm install"),
+            "{err}"
+        );
+    }
+
     ensure!(node.wasm().status().is_empty(), "nothing was deployed");
     node.shutdown().await;
     Ok(())

@@ -371,7 +371,13 @@ impl Fetcher {
                 ),
             });
         }
-        check_tree(dest, self.limits.max_tree_bytes)
+        let (dest, limit) = (dest.to_path_buf(), self.limits.max_tree_bytes);
+        tokio::task::spawn_blocking(move || check_tree(&dest, limit))
+            .await
+            .map_err(|e| FetchError::Io {
+                what: "checking the tree".to_owned(),
+                source: std::io::Error::other(e),
+            })?
     }
 }
 

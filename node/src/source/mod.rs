@@ -432,22 +432,34 @@ impl Builder {
         })
         .await
         .map_err(|e| BuildError::Io(e.to_string()))??;
-        let git = |args: &[&str]| {
-            std::process::Command::new("git")
-                .arg("-C")
-                .arg(&copied)
-                .args(args)
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        let git = |args: &'static [&'static str]| {
+            let copied = copied.clone();
+            async move {
+                tokio::process::Command::new("git")
+                    .arg("-C")
+                    .arg(&copied)
+                    .args(args)
+                    .env("GIT_CONFIG_NOSYSTEM", "1")
+                    .output()
+                    .await
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            }
         };
-        let head = git(&["rev-parse", "HEAD"]);
-        let clean = git(&["status", "--porcelain"]).is_some_and(|s| s.is_empty());
+        let head = git(&["rev-parse", "HEAD"]).await;
+        let clean = git(&["status", "--porcelain"])
+            .await
+            .is_some_and(|s| s.is_empty());
         Ok(match head {
             Some(commit) if clean && !commit.is_empty() => commit,
-            _ => format!("local-{}", tree_hash(tree)),
+            _ => {
+                let tree = tree.to_path_buf();
+                let hash = tokio::task::spawn_blocking(move || tree_hash(&tree))
+                    .await
+                    .map_err(|e| BuildError::Io(e.to_string()))?;
+                format!("local-{hash}")
+            }
         })
     }
 }

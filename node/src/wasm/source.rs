@@ -121,7 +121,12 @@ impl Wasm {
                 .remote_head(url, rev.as_deref())
                 .await
                 .map_err(crate::source::BuildError::from)?;
-            if head.as_deref() == Some(followed.commit.as_str()) {
+            // A source pinned to a commit has no newer commit (ls-remote lists refs only).
+            let pinned = head.is_none()
+                && rev
+                    .as_deref()
+                    .is_some_and(|r| followed.commit.starts_with(r));
+            if pinned || head.as_deref() == Some(followed.commit.as_str()) {
                 return Ok(None);
             }
         }
