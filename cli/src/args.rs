@@ -92,6 +92,10 @@ pub struct RunArgs {
     /// Build dependencies only from what the cargo home holds: no downloads.
     #[arg(long)]
     pub build_offline: bool,
+
+    /// Accept `deploy … --on <this node>` from this peer (repeatable; default: from none).
+    #[arg(long = "allow-deploy-from", value_name = "PEER_ID")]
+    pub allow_deploy_from: Vec<micro_overlay::PeerId>,
 }
 
 impl RunArgs {
@@ -108,6 +112,7 @@ impl RunArgs {
             || self.source_base.is_some()
             || self.build_cargo_home.is_some()
             || self.build_offline
+            || !self.allow_deploy_from.is_empty()
     }
 }
 
@@ -201,6 +206,9 @@ pub enum Command {
         /// Poll the source for new commits this often and deploy them (e.g. `5m`).
         #[arg(long, value_parser = parse_duration, value_name = "INTERVAL")]
         follow: Option<Duration>,
+        /// Deploy on this node instead (a PeerId); it must allow deploys from this one.
+        #[arg(long, value_name = "PEER_ID")]
+        on: Option<micro_overlay::PeerId>,
         /// The service's manifest.
         #[arg(long, value_name = "FILE")]
         manifest: Option<std::path::PathBuf>,

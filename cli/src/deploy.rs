@@ -106,6 +106,7 @@ pub async fn deploy_source(
     client: &Client,
     source: &str,
     follow: Option<Duration>,
+    on: Option<micro_overlay::PeerId>,
     json: bool,
 ) -> Result<()> {
     // A folder is read by the node: send its absolute path.
@@ -120,6 +121,7 @@ pub async fn deploy_source(
     let body = SourceDeployBody {
         source,
         follow_secs: follow.map(|f| f.as_secs().max(1)),
+        on,
     };
     let mut view = DeployView::new(json);
     client

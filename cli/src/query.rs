@@ -171,6 +171,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
         Command::Deploy {
             source,
             follow,
+            on,
             manifest,
             name,
             version,
@@ -179,6 +180,11 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
             let component =
                 path.is_file() && path.extension().is_some_and(|e| e == "wasm" || e == "wat");
             if component {
+                if on.is_some() {
+                    anyhow::bail!(
+                        "--on deploys a source (a repository the other node fetches), not a local file"
+                    );
+                }
                 if follow.is_some() {
                     anyhow::bail!(
                         "--follow applies to sources (repositories), not to a built component"
@@ -191,7 +197,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
                         "--manifest, --name and --version apply to a built component; a source's micro.toml names it and its commit versions it"
                     );
                 }
-                crate::deploy::deploy_source(client, &source, follow, json).await
+                crate::deploy::deploy_source(client, &source, follow, on, json).await
             }
         }
         Command::Update { name } => crate::deploy::update(client, &name, json).await,

@@ -318,6 +318,9 @@ pub struct SourceDeployBody {
     /// Poll the source for new commits this often, in seconds.
     #[serde(default)]
     pub follow_secs: Option<u64>,
+    /// Deploy on this node instead (it must allow deploys from us).
+    #[serde(default)]
+    pub on: Option<PeerId>,
 }
 
 /// One line of the NDJSON stream of a deploy from source or an update.

@@ -175,7 +175,10 @@ impl RunningNode {
             events.clone(),
             stop_rx.clone(),
         ) {
-            Ok(wasm) => wasm,
+            Ok(wasm) => {
+                services.attach_deployer(wasm.downgrade());
+                wasm
+            }
             Err(source) => {
                 overlay.shutdown().await;
                 return Err(NodeError::Database {

@@ -393,3 +393,74 @@ async fn hostile_sources_and_builds_are_contained() -> Result<()> {
     node.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_deploys_on_another_only_if_that_node_allows_it() -> Result<()> {
+    init_tracing();
+    // A source with a prebuilt component: no build, so the test is about the protocol.
+    let wasm = tokio::task::spawn_blocking(|| build_example("greeter")).await?;
+    let folder = tempfile::tempdir()?;
+    std::fs::copy(&wasm, folder.path().join("greeter.wasm"))?;
+    std::fs::copy(
+        micro_testkit::wasm::manifest_path("greeter"),
+        folder.path().join("micro.toml"),
+    )?;
+    let source = folder.path().to_string_lossy().into_owned();
+
+    let dirs = [
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+    ];
+    let boot = node(dirs[0].path()).await?;
+    let join = |dir: &std::path::Path, allow: Vec<micro_node::overlay::PeerId>| {
+        let mut config = node_config(
+            dir,
+            overlay_config(Role::Peer, vec![micro_testkit::bootstrap_addr(&boot)]),
+        );
+        config.source.remote_deployers = allow;
+        RunningNode::start(config)
+    };
+    let target = join(dirs[1].path(), vec![boot.peer_id()]).await?;
+    let stranger = join(dirs[2].path(), Vec::new()).await?;
+    eventually("both joined", Duration::from_secs(20), || async {
+        Ok(boot.overlay().connected_peers().await?.len() >= 2)
+    })
+    .await?;
+
+    let err = stranger
+        .wasm()
+        .deploy_on(target.peer_id(), &source, None, &sink())
+        .await
+        .expect_err("the target does not take deploys from the stranger")
+        .to_string();
+    ensure!(err.contains("does not take deploys from"), "{err}");
+    ensure!(target.wasm().status().is_empty());
+
+    let done = boot
+        .wasm()
+        .deploy_on(target.peer_id(), &source, None, &sink())
+        .await?;
+    ensure!(done.deployed.name == "greeter", "{done:?}");
+    ensure!(
+        target.wasm().status().iter().any(|s| s.name == "greeter"),
+        "it runs on the target"
+    );
+    ensure!(boot.wasm().status().is_empty(), "not on the caller");
+    eventually(
+        "the third node reaches greeter",
+        Duration::from_secs(20),
+        || async {
+            Ok(
+                call(&stranger, "greeter", "Say.Hello", json!({"name": "Ada"}))
+                    .await
+                    .is_ok_and(|reply| reply["message"] == "Hello, Ada!"),
+            )
+        },
+    )
+    .await?;
+    for node in [stranger, target, boot] {
+        node.shutdown().await;
+    }
+    Ok(())
+}

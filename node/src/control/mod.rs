@@ -83,6 +83,11 @@ fn router(state: AppState, credential: Credential) -> Router {
 }
 
 /// An error response in Micro's model.
+/// The HTTP status a wasm error maps to (for answers outside the control API too).
+pub(crate) fn status_code_of(e: &crate::wasm::WasmError) -> u16 {
+    wasm_routes::status_of(e).as_u16()
+}
+
 pub(crate) fn error(status: StatusCode, detail: impl Into<String>) -> Response {
     let body = ApiError {
         id: "micro.node.control".to_owned(),

@@ -51,7 +51,7 @@ fn wasm_error(e: WasmError) -> Response {
     error(status, e.to_string())
 }
 
-fn status_of(e: &WasmError) -> StatusCode {
+pub(crate) fn status_of(e: &WasmError) -> StatusCode {
     match e {
         WasmError::Name(_) => StatusCode::BAD_REQUEST,
         WasmError::Conflict(_) => StatusCode::CONFLICT,
@@ -72,6 +72,9 @@ fn status_of(e: &WasmError) -> StatusCode {
         WasmError::Build(_) => StatusCode::UNPROCESSABLE_ENTITY,
         WasmError::Follow(_) => StatusCode::BAD_REQUEST,
         WasmError::WrongVersion { .. } => StatusCode::CONFLICT,
+        WasmError::Remote { code, .. } => {
+            StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY)
+        }
     }
 }
 
@@ -135,7 +138,11 @@ async fn deploy_source(
     let wasm = s.wasm.clone();
     stream_deploy(move |progress| async move {
         let follow = body.follow_secs.map(Duration::from_secs);
-        match wasm.deploy_source(&body.source, follow, &progress).await {
+        let deployed = match body.on {
+            Some(peer) => wasm.deploy_on(peer, &body.source, follow, &progress).await,
+            None => wasm.deploy_source(&body.source, follow, &progress).await,
+        };
+        match deployed {
             Ok(done) => DeployEvent::Done(done),
             Err(e) => error_event(&e),
         }

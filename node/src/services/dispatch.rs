@@ -29,6 +29,11 @@ pub(super) fn builtin_endpoints() -> Vec<Endpoint> {
     vec![
         endpoint("Node.Info", "this node's identity, version and services"),
         endpoint("Node.Ping", "echoes the request body"),
+        endpoint(
+            "Node.Deploy",
+            "deploys a source on this node, if it allows the caller",
+        ),
+        endpoint("Node.DeployStatus", "how a Node.Deploy job stands"),
     ]
 }
 
@@ -97,7 +102,7 @@ impl Services {
             ms => Duration::from_millis(ms),
         };
         let response = match &served.spec.backend {
-            Backend::Builtin => self.builtin(&request).await,
+            Backend::Builtin => self.builtin(caller, &request).await,
             Backend::Wasm { .. } => self.wasm(&name, &request, timeout).await,
             Backend::Http { url } => {
                 backend::call(
@@ -156,7 +161,7 @@ impl Services {
         }
     }
 
-    async fn builtin(&self, request: &RpcRequest) -> RpcResponse {
+    async fn builtin(&self, caller: PeerId, request: &RpcRequest) -> RpcResponse {
         let ok = |body: Vec<u8>, content_type: &str| RpcResponse {
             id: request.id.clone(),
             status: 200,
@@ -166,6 +171,27 @@ impl Services {
         };
         match request.endpoint.as_str() {
             "Node.Ping" => ok(request.body.clone(), &request.content_type),
+            "Node.Deploy" | "Node.DeployStatus" => {
+                let Some(wasm) = self.0.deployer.get().and_then(|w| w.upgrade()) else {
+                    return error_response(
+                        &request.id,
+                        ERROR_ID,
+                        503,
+                        "this node takes no deploys",
+                    );
+                };
+                let answer = if request.endpoint == "Node.Deploy" {
+                    wasm.accept_remote(caller, &request.body)
+                        .map(|job| crate::wasm::job_body(&job))
+                } else {
+                    wasm.remote_job(&request.body)
+                        .map(|state| serde_json::to_vec(&state).unwrap_or_default())
+                };
+                match answer {
+                    Ok(body) => ok(body, "application/json"),
+                    Err((code, detail)) => error_response(&request.id, ERROR_ID, code, detail),
+                }
+            }
             "Node.Info" => {
                 let info = serde_json::json!({
                     "peer_id": self.0.overlay.local_peer_id().to_string(),

@@ -173,6 +173,8 @@ struct Inner {
     calls_in_flight: Arc<Semaphore>,
     /// The wasm runtime answering `Backend::Wasm` services, once the node attached it.
     wasm: OnceLock<micro_wasm_runtime::Runtime>,
+    /// The wasm services, for the built-in `Node.Deploy` (held weakly: they own us).
+    deployer: OnceLock<crate::wasm::WeakWasm>,
 }
 
 /// The service layer of one node. Clone freely.
@@ -217,6 +219,7 @@ impl Services {
             http,
             seq: AtomicU64::new(crate::registry::now_ms()),
             wasm: OnceLock::new(),
+            deployer: OnceLock::new(),
             config,
         }));
         let builtin = ServeSpec {
@@ -245,6 +248,11 @@ impl Services {
     /// Lets `runtime` answer the `Backend::Wasm` services. Only the first call counts.
     pub fn attach_wasm(&self, runtime: micro_wasm_runtime::Runtime) {
         let _ = self.0.wasm.set(runtime);
+    }
+
+    /// Lets `wasm` answer `Node.Deploy`. Only the first call counts.
+    pub fn attach_deployer(&self, wasm: crate::wasm::WeakWasm) {
+        let _ = self.0.deployer.set(wasm);
     }
 
     fn next_seq(&self) -> u64 {

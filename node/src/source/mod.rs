@@ -105,6 +105,8 @@ pub struct SourceConfig {
     /// Take dependencies only from what the cargo home already holds (an air-gapped node,
     /// or tests, which must not reach the internet).
     pub offline_dependencies: bool,
+    /// Peers whose `deploy … --on <this node>` is accepted; empty (the default) = none.
+    pub remote_deployers: Vec<micro_overlay::PeerId>,
 }
 
 impl Default for SourceConfig {
@@ -115,6 +117,7 @@ impl Default for SourceConfig {
             build: SandboxLimits::default(),
             cargo_home: None,
             offline_dependencies: false,
+            remote_deployers: Vec::new(),
         }
     }
 }

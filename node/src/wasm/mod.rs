@@ -3,6 +3,7 @@
 //! `micro-wasm-runtime`; this module wires it to the network.
 
 mod host;
+mod remote;
 mod source;
 mod subscriptions;
 
@@ -17,6 +18,8 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 pub(crate) use host::NodeHost;
+pub use remote::JobState;
+pub(crate) use remote::job_body;
 pub use source::{Followed, MIN_FOLLOW, SourceDeployed};
 
 use crate::broker::Broker;
@@ -48,6 +51,14 @@ pub enum WasmError {
     /// `update` or `--follow` cannot apply.
     #[error("{0}")]
     Follow(String),
+    /// Another node refused or failed a remote deploy.
+    #[error("{detail}")]
+    Remote {
+        /// Its status.
+        code: u16,
+        /// Why.
+        detail: String,
+    },
     /// The service runs another version than the one named.
     #[error("`{name}` runs version {running}, not {asked}")]
     WrongVersion {
@@ -65,6 +76,7 @@ struct Inner {
     builder: crate::source::Builder,
     followed: sled::Tree,
     followers: Mutex<HashMap<String, JoinHandle<()>>>,
+    jobs: Mutex<remote::Jobs>,
     services: Services,
     broker: Broker,
     events: Events,
@@ -75,6 +87,18 @@ struct Inner {
 /// The node's wasm services. Clone freely.
 #[derive(Clone)]
 pub struct Wasm(Arc<Inner>);
+
+/// A handle that does not keep the wasm services alive (held by the service layer, which
+/// they own).
+#[derive(Clone)]
+pub struct WeakWasm(std::sync::Weak<Inner>);
+
+impl WeakWasm {
+    /// The wasm services, unless they are gone.
+    pub fn upgrade(&self) -> Option<Wasm> {
+        self.0.upgrade().map(Wasm)
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -95,6 +119,7 @@ impl Wasm {
             builder,
             followed: db.open_tree(source::FOLLOWED_TREE)?,
             followers: Mutex::new(HashMap::new()),
+            jobs: Mutex::new(remote::Jobs::default()),
             services,
             broker,
             events,
@@ -106,6 +131,11 @@ impl Wasm {
     /// The source builder.
     pub fn builder(&self) -> &crate::source::Builder {
         &self.0.builder
+    }
+
+    /// A handle that does not keep these services alive.
+    pub fn downgrade(&self) -> WeakWasm {
+        WeakWasm(Arc::downgrade(&self.0))
     }
 
     /// The runtime.
