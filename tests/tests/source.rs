@@ -329,6 +329,17 @@ async fn hostile_sources_and_builds_are_contained() -> Result<()> {
     ensure!(err.contains("Read-only file system"), "{err}");
     ensure!(!target.exists(), "nothing was written outside");
 
+    // Shared memory is private to the build: nothing lands in the host's /dev/shm.
+    let shm = format!("/dev/shm/micro-escape-{}", std::process::id());
+    let evil = evil_crate(&format!(
+        "fn main() {{ std::fs::write({shm:?}, \"x\").unwrap_or_else(|e| panic!(\"shm: {{e}}\")); }}"
+    ))?;
+    let _ = deploy(evil.path()).await;
+    ensure!(
+        !std::path::Path::new(&shm).exists(),
+        "the build's /dev/shm is its own"
+    );
+
     // A symlink out of the tree.
     let evil = tempfile::tempdir()?;
     std::fs::write(evil.path().join("micro.toml"), "name = \"evil\"\n")?;

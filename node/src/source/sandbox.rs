@@ -133,6 +133,7 @@ for m in $(awk '{print $5}' /proc/self/mountinfo); do
   mount -o remount,bind,ro "$m" 2>/dev/null || true
 done
 mount -t proc proc /proc 2>/dev/null || true
+mount -t tmpfs -o size=64m,nosuid,nodev tmpfs /dev/shm 2>/dev/null || true
 exec setpriv --no-new-privs --bounding-set=-all --inh-caps=-all -- "$@"
 "#;
 

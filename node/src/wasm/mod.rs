@@ -144,8 +144,20 @@ impl Wasm {
     }
 
     /// Deploys a component (binary or WAT) under `manifest` and serves it on the network. A
-    /// running version of the same name is replaced once the new one has started.
+    /// running version of the same name is replaced once the new one has started; if that
+    /// name was deployed from source, its source is no longer followed.
     pub async fn deploy(&self, manifest: Manifest, bytes: Vec<u8>) -> Result<Deployed, WasmError> {
+        let deployed = self.deploy_component(manifest, bytes).await?;
+        self.forget_source(&deployed.name);
+        Ok(deployed)
+    }
+
+    /// [`Wasm::deploy`] without touching what was followed (deploys from source use it).
+    pub(crate) async fn deploy_component(
+        &self,
+        manifest: Manifest,
+        bytes: Vec<u8>,
+    ) -> Result<Deployed, WasmError> {
         let name: ServiceName = manifest.name.parse()?;
         self.check_name(&name)?;
         let deployed = self.0.runtime.deploy(manifest, bytes).await?;

@@ -66,7 +66,9 @@ impl Wasm {
             .await;
         let compile_started = std::time::Instant::now();
         let name = built.manifest.name.clone();
-        let deployed = self.deploy(built.manifest.clone(), built.component).await?;
+        let deployed = self
+            .deploy_component(built.manifest.clone(), built.component)
+            .await?;
         let mut timings = built.timings;
         timings.push((Phase::Compile, compile_started.elapsed().as_millis() as u64));
         let _ = progress
