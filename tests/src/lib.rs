@@ -17,6 +17,7 @@ use libp2p::multiaddr::Protocol;
 use micro_node::config::GatewayConfig;
 use micro_node::events::EventLimits;
 use micro_node::overlay::{BootstrapAddr, KadMode, Multiaddr, OverlayConfig, OverlayEvent, Role};
+use micro_node::services::CallRequest;
 use micro_node::{NodeConfig, RunningNode};
 use tokio::sync::broadcast;
 use tokio::time::{Instant, MissedTickBehavior, interval};
@@ -84,6 +85,19 @@ pub fn test_event_limits() -> EventLimits {
         max_signed_bytes: 64 * 1024,
         max_body_bytes: 60 * 1024,
         ..EventLimits::default()
+    }
+}
+
+/// A call of `endpoint` of `service` with a JSON body, any provider, and a 15 s deadline.
+pub fn json_call(service: &str, endpoint: &str, body: &serde_json::Value) -> CallRequest {
+    CallRequest {
+        service: service.parse().expect("a valid service name"),
+        endpoint: endpoint.parse().expect("a valid endpoint name"),
+        body: body.to_string().into_bytes(),
+        content_type: "application/json".into(),
+        headers: Default::default(),
+        timeout_ms: Some(15_000),
+        node: None,
     }
 }
 

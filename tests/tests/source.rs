@@ -6,11 +6,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use micro_node::RunningNode;
 use micro_node::overlay::Role;
-use micro_node::services::CallRequest;
 use micro_testkit::wasm::{
     GitDaemon, build_example, build_guest, cargo_home, crate_repo, git, source_repo,
 };
-use micro_testkit::{eventually, init_tracing, node_config, overlay_config};
+use micro_testkit::{eventually, init_tracing, json_call, node_config, overlay_config};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -25,15 +24,7 @@ async fn node(dir: &std::path::Path) -> Result<RunningNode> {
 async fn call(node: &RunningNode, service: &str, endpoint: &str, body: Value) -> Result<Value> {
     let outcome = node
         .services()
-        .call(CallRequest {
-            service: service.parse()?,
-            endpoint: endpoint.parse()?,
-            body: body.to_string().into_bytes(),
-            content_type: "application/json".into(),
-            headers: Default::default(),
-            timeout_ms: Some(10_000),
-            node: None,
-        })
+        .call(json_call(service, endpoint, &body))
         .await
         .map_err(|e| anyhow::anyhow!("{} {}: {}", e.code, e.id, e.detail))?;
     Ok(serde_json::from_slice(&outcome.body)?)
@@ -171,17 +162,9 @@ async fn a_repository_over_git_daemon_deploys_by_tag_commit_and_branch_and_evolv
     let in_flight = tokio::spawn({
         let services = node.services().clone();
         async move {
-            services
-                .call(CallRequest {
-                    service: "hostile".parse().expect("valid"),
-                    endpoint: "Sleep".parse().expect("valid"),
-                    body: br#"{"ms": 20000}"#.to_vec(),
-                    content_type: "application/json".into(),
-                    headers: Default::default(),
-                    timeout_ms: Some(30_000),
-                    node: None,
-                })
-                .await
+            let mut sleep = json_call("hostile", "Sleep", &json!({"ms": 20_000}));
+            sleep.timeout_ms = Some(30_000);
+            services.call(sleep).await
         }
     });
     eventually("the slow call runs", Duration::from_secs(20), || async {

@@ -8,9 +8,11 @@ use micro_node::RunningNode;
 use micro_node::broker::TopicName;
 use micro_node::events::ReadFrom;
 use micro_node::overlay::Role;
-use micro_node::services::{Backend, CallOutcome, CallRequest};
+use micro_node::services::{Backend, CallOutcome};
 use micro_testkit::wasm::{build_example, deploy, manifest_path};
-use micro_testkit::{eventually, init_tracing, node_config, overlay_config, start_network};
+use micro_testkit::{
+    eventually, init_tracing, json_call, node_config, overlay_config, start_network, start_node,
+};
 use serde_json::{Value, json};
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -27,15 +29,7 @@ async fn call_raw(
     body: Value,
 ) -> Result<CallOutcome> {
     node.services()
-        .call(CallRequest {
-            service: service.parse()?,
-            endpoint: endpoint.parse()?,
-            body: body.to_string().into_bytes(),
-            content_type: "application/json".into(),
-            headers: Default::default(),
-            timeout_ms: Some(10_000),
-            node: None,
-        })
+        .call(json_call(service, endpoint, &body))
         .await
         .map_err(|e| anyhow::anyhow!("{} {}: {}", e.code, e.id, e.detail))
 }
@@ -256,11 +250,7 @@ async fn audit_hears_the_broker_and_appends_events() -> Result<()> {
 async fn a_redeploy_replaces_the_running_version() -> Result<()> {
     init_tracing();
     let dir = tempfile::tempdir()?;
-    let node = RunningNode::start(node_config(
-        dir.path(),
-        overlay_config(Role::Super, Vec::new()),
-    ))
-    .await?;
+    let node = start_node(dir.path(), Role::Super, Vec::new()).await?;
     let wasm = tokio::task::spawn_blocking(|| build_example("greeter")).await?;
     let text = std::fs::read_to_string(manifest_path("greeter"))?;
     let mut manifest = micro_wasm_runtime::Manifest::parse(&text)?;

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use micro_node::RunningNode;
 use micro_node::overlay::Role;
-use micro_node::services::CallRequest;
 use micro_node::wasm::WasmError;
 use micro_testkit::wasm::{build_guest, deploy, guest_manifest_path};
-use micro_testkit::{eventually, init_tracing, node_config, overlay_config, start_network};
+use micro_testkit::{
+    eventually, init_tracing, json_call, node_config, overlay_config, start_network, start_node,
+};
 use micro_wasm_runtime::{DeployError, Manifest, ServiceState};
 use serde_json::{Value, json};
 
@@ -17,16 +18,11 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A call's outcome as (status, body or error detail).
 async fn call(node: &RunningNode, service: &str, endpoint: &str, body: Value) -> (u16, String) {
-    let request = CallRequest {
-        service: service.parse().expect("valid service name"),
-        endpoint: endpoint.parse().expect("valid endpoint name"),
-        body: body.to_string().into_bytes(),
-        content_type: "application/json".into(),
-        headers: Default::default(),
-        timeout_ms: Some(15_000),
-        node: None,
-    };
-    match node.services().call(request).await {
+    match node
+        .services()
+        .call(json_call(service, endpoint, &body))
+        .await
+    {
         Ok(outcome) => (
             outcome.status,
             String::from_utf8_lossy(&outcome.body).into(),
@@ -69,37 +65,17 @@ fn rss_bytes() -> u64 {
 async fn an_infinite_loop_ends_at_its_deadline_while_other_calls_are_answered() -> Result<()> {
     let (_dirs, nodes) = setup().await?;
     let started = Instant::now();
-    let spinning = tokio::spawn({
-        let nodes0 = nodes[0].services().clone();
-        async move {
-            let request = CallRequest {
-                service: "hostile".parse().expect("valid"),
-                endpoint: "Loop".parse().expect("valid"),
-                body: b"{}".to_vec(),
-                content_type: "application/json".into(),
-                headers: Default::default(),
-                timeout_ms: Some(15_000),
-                node: None,
-            };
-            nodes0.call(request).await
-        }
-    });
+    let spin = |node: &RunningNode| {
+        let services = node.services().clone();
+        tokio::spawn(async move {
+            services
+                .call(json_call("hostile", "Loop", &json!({})))
+                .await
+        })
+    };
+    let spinning = spin(&nodes[0]);
     // Two spinning guests would hold both workers of this runtime if wasm never yielded.
-    let also_spinning = tokio::spawn({
-        let nodes1 = nodes[1].services().clone();
-        async move {
-            let request = CallRequest {
-                service: "hostile".parse().expect("valid"),
-                endpoint: "Loop".parse().expect("valid"),
-                body: b"{}".to_vec(),
-                content_type: "application/json".into(),
-                headers: Default::default(),
-                timeout_ms: Some(15_000),
-                node: None,
-            };
-            nodes1.call(request).await
-        }
-    });
+    let also_spinning = spin(&nodes[1]);
     eventually("both loops run", PATIENCE, || async {
         Ok(nodes[1].wasm().status()[0].instances >= 2)
     })
@@ -253,11 +229,7 @@ async fn guests_see_no_files_no_environment_and_only_their_own_store() -> Result
 async fn repeated_crashes_pause_a_service_which_then_recovers() -> Result<()> {
     init_tracing();
     let dir = tempfile::tempdir()?;
-    let node = RunningNode::start(node_config(
-        dir.path(),
-        overlay_config(Role::Super, Vec::new()),
-    ))
-    .await?;
+    let node = start_node(dir.path(), Role::Super, Vec::new()).await?;
     hostile_on(&node, "hostile").await?;
     let threshold = micro_wasm_runtime::RuntimeConfig::new("").crash_threshold;
     for _ in 0..threshold {
