@@ -134,24 +134,13 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         on_start: impl FnOnce(),
-        mut on_line: impl FnMut(&str) -> Result<()>,
+        on_line: impl FnMut(&str) -> Result<()>,
     ) -> Result<()> {
         let request = self.http.get(self.url(path)).query(query);
         // No overall timeout: a subscription lasts as long as the user wants.
-        let mut response = self.send(request, None).await?;
+        let response = self.send(request, None).await?;
         on_start();
-        let mut pending = Vec::new();
-        while let Some(chunk) = response.chunk().await.context("the stream broke off")? {
-            pending.extend_from_slice(&chunk);
-            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                on_line(String::from_utf8_lossy(&line).trim_end())?;
-            }
-            if pending.len() > MAX_LINE_BYTES {
-                bail!("the node sent a line longer than {MAX_LINE_BYTES} bytes");
-            }
-        }
-        Ok(())
+        read_lines(response, on_line).await
     }
 
     /// `POST /v1/<path>` with a JSON body, reading the answer as NDJSON lines until the node
@@ -160,22 +149,11 @@ impl Client {
         &self,
         path: &str,
         body: &B,
-        mut on_line: impl FnMut(&str) -> Result<()>,
+        on_line: impl FnMut(&str) -> Result<()>,
     ) -> Result<()> {
         let request = self.http.post(self.url(path)).json(body);
-        let mut response = self.send(request, None).await?;
-        let mut pending = Vec::new();
-        while let Some(chunk) = response.chunk().await.context("the stream broke off")? {
-            pending.extend_from_slice(&chunk);
-            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                on_line(String::from_utf8_lossy(&line).trim_end())?;
-            }
-            if pending.len() > MAX_LINE_BYTES {
-                bail!("the node sent a line longer than {MAX_LINE_BYTES} bytes");
-            }
-        }
-        Ok(())
+        let response = self.send(request, None).await?;
+        read_lines(response, on_line).await
     }
 
     /// `GET /v1/<path>` as text.
@@ -237,4 +215,24 @@ impl Client {
             status.canonical_reason().unwrap_or("error")
         )
     }
+}
+
+/// Hands each line of an NDJSON `response` to `on_line` as it arrives; a line may not exceed
+/// `MAX_LINE_BYTES`.
+async fn read_lines(
+    mut response: reqwest::Response,
+    mut on_line: impl FnMut(&str) -> Result<()>,
+) -> Result<()> {
+    let mut pending = Vec::new();
+    while let Some(chunk) = response.chunk().await.context("the stream broke off")? {
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            on_line(String::from_utf8_lossy(&line).trim_end())?;
+        }
+        if pending.len() > MAX_LINE_BYTES {
+            bail!("the node sent a line longer than {MAX_LINE_BYTES} bytes");
+        }
+    }
+    Ok(())
 }
