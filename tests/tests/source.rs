@@ -312,6 +312,15 @@ async fn hostile_sources_and_builds_are_contained() -> Result<()> {
     ensure!(err.contains("Read-only file system"), "{err}");
     ensure!(!target.exists(), "nothing was written outside");
 
+    // The shared crate cache is read-only to build scripts.
+    let poisoned = cargo_home().join("micro-poisoned-by-a-build");
+    let evil = evil_crate(
+        "fn main() { let home = std::env::var(\"CARGO_HOME\").expect(\"CARGO_HOME\"); std::fs::write(format!(\"{home}/micro-poisoned-by-a-build\"), \"x\").unwrap_or_else(|e| panic!(\"poison: {e}\")); }",
+    )?;
+    let err = deploy(evil.path()).await;
+    ensure!(err.contains("poison: Read-only file system"), "{err}");
+    ensure!(!poisoned.exists(), "the cargo home is untouched");
+
     // Shared memory is private to the build: nothing lands in the host's /dev/shm.
     let shm = format!("/dev/shm/micro-escape-{}", std::process::id());
     let evil = evil_crate(&format!(

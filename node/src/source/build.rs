@@ -218,12 +218,17 @@ async fn step(
     log: &mut String,
 ) -> Result<(), BuildError> {
     let args: Vec<OsString> = args.iter().map(OsString::from).collect();
-    let writable = [
+    // The cargo home (shared crate downloads) is writable only while dependencies are fetched,
+    // which runs no repository code; the build, which does, sees it read-only, so a build
+    // script cannot tamper with crates later builds of other services use.
+    let mut writable = vec![
         ws.tree.to_path_buf(),
         ws.scratch.to_path_buf(),
-        ws.cargo_home.to_path_buf(),
         ws.target_dir.to_path_buf(),
     ];
+    if network {
+        writable.push(ws.cargo_home.to_path_buf());
+    }
     log.push_str(&format!(
         "$ {program} {}\n",
         args.iter()
