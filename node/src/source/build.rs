@@ -268,6 +268,31 @@ async fn step(
     })
 }
 
+/// Where componentizers write their output, in the tree.
+const COMPONENTIZED: &str = "service.wasm";
+
+/// Runs a componentizer (`jco`, `componentize-py`) with no network and reads what it wrote.
+async fn componentize(
+    program: &str,
+    args: &[&str],
+    ws: &Workspace<'_>,
+    limits: &SandboxLimits,
+    progress: &mpsc::Sender<Progress>,
+    lines: &mpsc::Sender<String>,
+    log: &mut String,
+) -> Result<Vec<u8>, BuildError> {
+    let _ = progress
+        .send(Progress::Phase(
+            Phase::Build,
+            format!("{program} (no network)"),
+        ))
+        .await;
+    step(program, args, ws, false, limits, lines, log).await?;
+    tokio::fs::read(ws.tree.join(COMPONENTIZED))
+        .await
+        .map_err(|e| BuildError::Output(format!("{program} wrote no {COMPONENTIZED}: {e}")))
+}
+
 /// Builds `language` in the workspace; returns the component's bytes. `log` collects every
 /// step's output.
 pub async fn build(
@@ -369,70 +394,46 @@ pub async fn build(
                     .map_err(|e| BuildError::Io(format!("{}: {e}", chosen.display())))
             }
             Language::JavaScript(entry) => {
-                let _ = progress
-                    .send(Progress::Phase(
-                        Phase::Build,
-                        "jco componentize (no network)".into(),
-                    ))
-                    .await;
-                let wit = ws.wit_dir.join("service.wit");
-                let (wit, entry) = (
-                    wit.to_string_lossy().into_owned(),
-                    entry.to_string_lossy().into_owned(),
-                );
-                step(
-                    "jco",
-                    &[
-                        "componentize",
-                        &entry,
-                        "--wit",
-                        &wit,
-                        "--world-name",
-                        "service",
-                        "-o",
-                        "service.wasm",
-                    ],
-                    ws,
-                    false,
-                    limits,
-                    &lines_tx,
-                    log,
-                )
-                .await?;
-                tokio::fs::read(ws.tree.join("service.wasm"))
-                    .await
-                    .map_err(|e| BuildError::Output(e.to_string()))
+                let wit = ws
+                    .wit_dir
+                    .join("service.wit")
+                    .to_string_lossy()
+                    .into_owned();
+                let entry = entry.to_string_lossy().into_owned();
+                let args = [
+                    "componentize",
+                    &entry,
+                    "--wit",
+                    &wit,
+                    "--world-name",
+                    "service",
+                    "-o",
+                    COMPONENTIZED,
+                ];
+                componentize("jco", &args, ws, limits, progress, &lines_tx, log).await
             }
             Language::Python(module) => {
-                let _ = progress
-                    .send(Progress::Phase(
-                        Phase::Build,
-                        "componentize-py (no network)".into(),
-                    ))
-                    .await;
                 let wit = ws.wit_dir.to_string_lossy().into_owned();
-                step(
+                let args = [
+                    "-d",
+                    &wit,
+                    "-w",
+                    "service",
+                    "componentize",
+                    module,
+                    "-o",
+                    COMPONENTIZED,
+                ];
+                componentize(
                     "componentize-py",
-                    &[
-                        "-d",
-                        &wit,
-                        "-w",
-                        "service",
-                        "componentize",
-                        module,
-                        "-o",
-                        "service.wasm",
-                    ],
+                    &args,
                     ws,
-                    false,
                     limits,
+                    progress,
                     &lines_tx,
                     log,
                 )
-                .await?;
-                tokio::fs::read(ws.tree.join("service.wasm"))
-                    .await
-                    .map_err(|e| BuildError::Output(e.to_string()))
+                .await
             }
         }
     }
