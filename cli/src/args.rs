@@ -252,7 +252,8 @@ pub enum Command {
     },
     /// Call a service anywhere in the network.
     Call {
-        /// The service, e.g. `greeter`.
+        /// The service, e.g. `greeter`, or one version of it, e.g. `greeter@1.2.0` or
+        /// `greeter@9f3c2e1` (a commit, by at least seven hex digits).
         service: String,
         /// The endpoint, e.g. `Say.Hello`.
         endpoint: String,

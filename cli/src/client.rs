@@ -171,6 +171,19 @@ impl Client {
             .map(drop)
     }
 
+    /// `DELETE /v1/<path>`; decodes the JSON answer.
+    pub async fn delete_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        budget: Duration,
+    ) -> Result<T> {
+        self.send(self.http.delete(self.url(path)), Some(budget))
+            .await?
+            .json()
+            .await
+            .with_context(|| self.unexpected(path))
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://{}{}{path}", self.addr, micro_node::api::API_PREFIX)
     }

@@ -8,6 +8,7 @@ use micro_node::source::Progress;
 
 use crate::client::Client;
 use crate::query::{print_json, print_text};
+use crate::render;
 
 /// Renders a deploy's NDJSON stream: a spinner per phase on stderr (plain lines when stderr
 /// is not a terminal), the outcome on stdout.
@@ -81,12 +82,7 @@ fn print_deployed(event: DeployEvent, json: bool) -> Result<()> {
                 .map(|(phase, ms)| format!("{} {ms} ms", format!("{phase:?}").to_lowercase()))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let replaced = done
-                .deployed
-                .replaced
-                .as_ref()
-                .map(|old| format!(", replacing {old}"))
-                .unwrap_or_default();
+            let replaced = render::replaced_note(&done.deployed);
             print_text(format!(
                 "deployed {} {} (commit {}{}{replaced})\n  {phases}\ncall it with: micro-node call {} <Endpoint> '{{}}'\n",
                 done.deployed.name,

@@ -233,6 +233,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
             let spec = ServeSpec {
                 name: name.parse()?,
                 version,
+                older_versions: Vec::new(),
                 backend: Backend::Http { url: http },
                 endpoints: endpoints
                     .iter()

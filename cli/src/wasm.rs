@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
-use micro_node::api::DeployBody;
+use micro_node::api::{DeployBody, KillReply};
 use micro_wasm_runtime::{Deployed, LogLine, ServiceStatus};
 
 use crate::client::Client;
@@ -75,11 +75,7 @@ pub async fn deploy(
     if json {
         return print_json(&deployed);
     }
-    let replaced = deployed
-        .replaced
-        .as_ref()
-        .map(|old| format!(", replacing {old}"))
-        .unwrap_or_default();
+    let replaced = render::replaced_note(&deployed);
     print_text(format!(
         "deployed {} {} (sha256 {}, ready in {} ms{replaced})\ncall it with: micro-node call {} <Endpoint> '{{}}'\n",
         deployed.name,
@@ -128,15 +124,26 @@ pub async fn logs(
         .await
 }
 
-/// `micro-node kill NAME`.
+/// `micro-node kill NAME[@VERSION]`.
 pub async fn kill(client: &Client, name: &str, json: bool) -> Result<()> {
-    client
-        .delete(&format!("/deployments/{name}"), QUICK)
+    let reply: KillReply = client
+        .delete_json(&format!("/deployments/{name}"), QUICK)
         .await?;
     if json {
-        print_json(&serde_json::json!({ "killed": name }))
-    } else {
-        print_text(format!("{name} stopped and withdrawn from the network\n"))
+        return print_json(&reply);
+    }
+    let service = name.split_once('@').map_or(name, |(service, _)| service);
+    let versions: Vec<&str> = reply.stopped.iter().map(|s| s.version.as_str()).collect();
+    match reply.running.first() {
+        Some(current) => print_text(format!(
+            "{service} {} stopped; {service} now answers with {}\n",
+            versions.join(", "),
+            current.version
+        )),
+        None => print_text(format!(
+            "{service} stopped ({}) and withdrawn from the network\n",
+            versions.join(", ")
+        )),
     }
 }
 

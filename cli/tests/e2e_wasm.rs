@@ -92,17 +92,29 @@ fn a_component_is_deployed_called_followed_restored_replaced_and_killed() -> Res
             "0.2.0",
         ],
     )?)?;
-    let line = follow.wait_line(Stream::Stdout, "replacing", START)?;
+    let line = follow.wait_line(Stream::Stdout, "deployed 0.2.0", START)?;
     ensure!(
-        line.contains("deployed 0.2.0") && line.contains("[0.2.0]"),
+        line.contains("[0.2.0]") && line.contains("0.1.0 answers only calls pinning it"),
         "{line}"
     );
     drop(follow);
     let history = ok(cli(bin(), dir.path(), &["logs", "greeter"])?)?;
+    ensure!(history.contains("deployed 0.1.0"), "{history}");
+
+    // The old version runs beside the new one for callers that pin it.
+    let table = ok(cli(bin(), dir.path(), &["status"])?)?;
     ensure!(
-        history.contains("deployed 0.1.0") && history.contains("replacing 0.1.0"),
-        "{history}"
+        table.contains("0.2.0") && table.contains("older"),
+        "{table}"
     );
+    let reply = ok(cli(
+        bin(),
+        dir.path(),
+        &["call", "greeter@0.1.0", "Say.Hello", r#"{"name":"Ada"}"#],
+    )?)?;
+    ensure!(reply.trim() == r#"{"message":"Hello, Ada!"}"#, "{reply}");
+    let out = ok(cli(bin(), dir.path(), &["kill", "greeter@0.2.0"])?)?;
+    ensure!(out.contains("greeter now answers with 0.1.0"), "{out}");
 
     ok(cli(bin(), dir.path(), &["kill", "greeter"])?)?;
     let status = cli_json(bin(), dir.path(), &["status", "--json"])?;

@@ -295,6 +295,15 @@ pub struct DeployBody {
     pub component: String,
 }
 
+/// `DELETE /v1/deployments/{name}[@version]`: what stopped and what still runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KillReply {
+    /// The versions stopped.
+    pub stopped: Vec<micro_wasm_runtime::ServiceStatus>,
+    /// The versions of the service still running, current first.
+    pub running: Vec<micro_wasm_runtime::ServiceStatus>,
+}
+
 /// `GET /v1/deployments/{name}/logs` query.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogsQuery {

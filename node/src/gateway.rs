@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::NodeError;
 use crate::api::ApiError;
-use crate::registry::{EndpointName, ServiceName};
+use crate::registry::{EndpointName, ServiceRef};
 use crate::services::{CallRequest, Services};
 
 /// Where gateway errors say they came from.
@@ -96,7 +96,7 @@ async fn call(
             return error(ApiError::new(ERROR_ID, code, rejection.body_text()));
         }
     };
-    let service: ServiceName = match parse("service name", &service) {
+    let service: ServiceRef = match parse("service name", &service) {
         Ok(s) => s,
         Err(e) => return error(e),
     };
@@ -133,7 +133,8 @@ async fn call(
         }
     };
     let request = CallRequest {
-        service,
+        service: service.name,
+        version: service.version,
         endpoint,
         body: body.to_vec(),
         content_type,

@@ -222,6 +222,7 @@ mod tests {
             headers: [("k".to_owned(), "v".to_owned())].into(),
             body,
             timeout_ms: 500,
+            version: "1.2.0".into(),
         }
     }
 

@@ -88,10 +88,13 @@ pub fn test_event_limits() -> EventLimits {
     }
 }
 
-/// A call of `endpoint` of `service` with a JSON body, any provider, and a 15 s deadline.
+/// A call of `endpoint` of `service` (`name` or `name@version`) with a JSON body, any
+/// provider, and a 15 s deadline.
 pub fn json_call(service: &str, endpoint: &str, body: &serde_json::Value) -> CallRequest {
+    let service: micro_node::registry::ServiceRef = service.parse().expect("a valid service name");
     CallRequest {
-        service: service.parse().expect("a valid service name"),
+        service: service.name,
+        version: service.version,
         endpoint: endpoint.parse().expect("a valid endpoint name"),
         body: body.to_string().into_bytes(),
         content_type: "application/json".into(),

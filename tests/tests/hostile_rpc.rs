@@ -140,6 +140,7 @@ async fn garbage_rpc_streams_are_reset_and_the_node_keeps_serving() -> Result<()
             headers: Default::default(),
             timeout_ms: Some(5_000),
             node: Some(victim.peer_id()),
+            version: None,
         })
         .await?;
     ensure!(outcome.body == b"still here" && outcome.provider == victim.peer_id());

@@ -24,6 +24,7 @@ fn spec(url: String) -> ServeSpec {
     ServeSpec {
         name: greeter(),
         version: "1.0.0".into(),
+        older_versions: Vec::new(),
         backend: Backend::Http { url },
         endpoints: vec![micro_node::registry::Endpoint {
             name: "Say.Hello".parse().expect("valid endpoint"),
@@ -44,6 +45,7 @@ fn hello(name: &str) -> CallRequest {
         headers: Default::default(),
         timeout_ms: Some(5_000),
         node: None,
+        version: None,
     }
 }
 

@@ -189,6 +189,21 @@ async fn a_repository_over_git_daemon_deploys_by_tag_commit_and_branch_and_evolv
     let slow = in_flight.await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     ensure!(slow.status == 200, "the call on the old version completed");
     ensure!(call(&node, "hostile", "Echo", json!({"n": 3})).await? == json!({"n": 3}));
+    // The commit it replaced still answers calls that pin it by short hash.
+    let calls_on = |commit: &str| {
+        node.wasm()
+            .status()
+            .into_iter()
+            .find(|s| s.name == "hostile" && s.version == commit[..12])
+            .map(|s| s.calls)
+    };
+    let before = calls_on(&second).context("the second commit still runs")?;
+    let pinned = format!("hostile@{}", &second[..7]);
+    ensure!(call(&node, &pinned, "Echo", json!({"n": 2})).await? == json!({"n": 2}));
+    ensure!(
+        calls_on(&second) == Some(before + 1),
+        "the pinned call ran on the second commit"
+    );
 
     // A commit that does not build: the running version stays, and the log says why.
     std::fs::write(

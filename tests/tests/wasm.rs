@@ -11,7 +11,8 @@ use micro_node::overlay::Role;
 use micro_node::services::{Backend, CallOutcome};
 use micro_testkit::wasm::{build_example, deploy, manifest_path};
 use micro_testkit::{
-    eventually, init_tracing, json_call, node_config, overlay_config, start_network, start_node,
+    bootstrap_addr, eventually, init_tracing, json_call, node_config, overlay_config,
+    start_network, start_node,
 };
 use serde_json::{Value, json};
 
@@ -246,38 +247,128 @@ async fn audit_hears_the_broker_and_appends_events() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redeploy_replaces_the_running_version() -> Result<()> {
-    init_tracing();
-    let dir = tempfile::tempdir()?;
-    let node = start_node(dir.path(), Role::Super, Vec::new()).await?;
-    let wasm = tokio::task::spawn_blocking(|| build_example("greeter")).await?;
+/// Deploys the greeter on `node` as `version`, greeting with `greeting`.
+async fn deploy_greeter(
+    node: &RunningNode,
+    wasm: &std::path::Path,
+    version: &str,
+    greeting: &str,
+) -> Result<micro_wasm_runtime::Deployed> {
     let text = std::fs::read_to_string(manifest_path("greeter"))?;
     let mut manifest = micro_wasm_runtime::Manifest::parse(&text)?;
-    node.wasm()
-        .deploy(manifest.clone(), std::fs::read(&wasm)?)
-        .await?;
-    manifest.version = "0.2.0".into();
-    manifest.config.insert("greeting".into(), "Howdy".into());
-    let deployed = node.wasm().deploy(manifest, std::fs::read(&wasm)?).await?;
+    manifest.version = version.into();
+    manifest.config.insert("greeting".into(), greeting.into());
+    Ok(node.wasm().deploy(manifest, std::fs::read(wasm)?).await?)
+}
+
+/// The greeting `service` (maybe `name@version`) answers `node` with, or the error.
+async fn greeting(node: &RunningNode, service: &str) -> Result<String> {
+    let reply = call(node, service, "Say.Hello", json!({"name": "Ada"})).await?;
+    Ok(reply["message"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_run_side_by_side_and_callers_pin_them() -> Result<()> {
+    init_tracing();
+    let (dir, caller_dir) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let node = start_node(dir.path(), Role::Super, Vec::new()).await?;
+    let caller = start_node(caller_dir.path(), Role::Peer, vec![bootstrap_addr(&node)]).await?;
+    let wasm = tokio::task::spawn_blocking(|| build_example("greeter")).await?;
+    deploy_greeter(&node, &wasm, "0.1.0", "Hello").await?;
+    deploy_greeter(&node, &wasm, "0.2.0", "Howdy").await?;
+    let deployed = deploy_greeter(&node, &wasm, "0.3.0", "Hi").await?;
     ensure!(
-        deployed.replaced.as_deref() == Some("0.1.0"),
+        deployed.replaced.as_deref() == Some("0.2.0"),
         "{deployed:?}"
     );
-    let reply = call(&node, "greeter", "Say.Hello", json!({"name": "Ada"})).await?;
-    ensure!(
-        reply["message"] == "Howdy, Ada!",
-        "the new version answers: {reply}"
-    );
+
+    // The registry announces the current version and the older ones still running.
     let local = node.services().local();
-    let greeter = local
+    let spec = &local
         .iter()
         .find(|s| s.spec.name.as_str() == "greeter")
-        .context("served")?;
+        .context("served")?
+        .spec;
     ensure!(
-        greeter.spec.version == "0.2.0",
-        "the registry has the new version"
+        spec.version == "0.3.0" && spec.older_versions == ["0.2.0", "0.1.0"],
+        "{spec:?}"
     );
+
+    // Another node: unpinned calls get the current version, pinned calls theirs.
+    eventually("the caller sees all three versions", PATIENCE, || async {
+        Ok(greeting(&caller, "greeter@0.1.0")
+            .await
+            .is_ok_and(|g| g == "Hello, Ada!"))
+    })
+    .await?;
+    ensure!(greeting(&caller, "greeter").await? == "Hi, Ada!");
+    ensure!(greeting(&caller, "greeter@0.2.0").await? == "Howdy, Ada!");
+    ensure!(greeting(&caller, "greeter@0.3.0").await? == "Hi, Ada!");
+    let err = greeting(&caller, "greeter@9.9.9")
+        .await
+        .expect_err("no such version");
+    ensure!(
+        err.to_string().starts_with("404") && err.to_string().contains("9.9.9"),
+        "{err}"
+    );
+
+    // A fourth version pushes the oldest out: two older versions are kept.
+    deploy_greeter(&node, &wasm, "0.4.0", "Hey").await?;
+    let versions: Vec<_> = node
+        .wasm()
+        .status()
+        .into_iter()
+        .map(|s| (s.version, s.current))
+        .collect();
+    ensure!(
+        versions
+            == [
+                ("0.4.0".into(), true),
+                ("0.3.0".into(), false),
+                ("0.2.0".into(), false)
+            ],
+        "{versions:?}"
+    );
+    eventually("0.1.0 is gone and 0.4.0 serves", PATIENCE, || async {
+        Ok(greeting(&caller, "greeter@0.1.0").await.is_err()
+            && greeting(&caller, "greeter")
+                .await
+                .is_ok_and(|g| g == "Hey, Ada!"))
+    })
+    .await?;
+    caller.shutdown().await;
+
+    // All running versions come back after a restart.
+    node.shutdown().await;
+    let node = start_node(dir.path(), Role::Super, Vec::new()).await?;
+    ensure!(
+        node.wasm().status().len() == 3,
+        "{:?}",
+        node.wasm().status()
+    );
+    ensure!(greeting(&node, "greeter").await? == "Hey, Ada!");
+    ensure!(greeting(&node, "greeter@0.2.0").await? == "Howdy, Ada!");
+
+    // Stopping the current version makes the newest older one current.
+    let stopped = node.wasm().kill("greeter@0.4.0").await?;
+    ensure!(stopped.len() == 1 && stopped[0].current, "{stopped:?}");
+    ensure!(greeting(&node, "greeter").await? == "Hi, Ada!");
+    let local = node.services().local();
+    let spec = &local
+        .iter()
+        .find(|s| s.spec.name.as_str() == "greeter")
+        .context("served")?
+        .spec;
+    ensure!(
+        spec.version == "0.3.0" && spec.older_versions == ["0.2.0"],
+        "{spec:?}"
+    );
+    let err = node
+        .wasm()
+        .kill("greeter@0.1.0")
+        .await
+        .expect_err("not running");
+    ensure!(err.to_string().contains("0.1.0"), "{err}");
     node.shutdown().await;
     Ok(())
 }

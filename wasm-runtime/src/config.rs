@@ -37,6 +37,9 @@ pub struct RuntimeConfig {
     /// Bytes of each instance slot's memory kept resident between calls (reset in place
     /// instead of released): faster calls for that much RSS per slot used.
     pub keep_resident_bytes: usize,
+    /// Older versions of a service kept running beside the current one after a new version
+    /// is deployed; they answer only calls that pin them (`service@version`).
+    pub older_versions: usize,
 }
 
 impl RuntimeConfig {
@@ -56,6 +59,7 @@ impl RuntimeConfig {
             crash_backoff: Duration::from_secs(1),
             max_crash_backoff: Duration::from_secs(60),
             keep_resident_bytes: 2 * 1024 * 1024,
+            older_versions: 2,
         }
     }
 }

@@ -87,6 +87,16 @@ pub enum RuntimeError {
     /// No such service.
     #[error("no wasm service named `{0}` runs on this node")]
     NotDeployed(String),
+    /// The service runs, but not in the version asked for.
+    #[error("`{name}` runs here in version(s) {running:?}, none is `{version}`")]
+    NoSuchVersion {
+        /// The service.
+        name: String,
+        /// The version asked for.
+        version: String,
+        /// The versions that run.
+        running: Vec<String>,
+    },
     /// The deployments database failed.
     #[error("deployments database: {0}")]
     Db(#[from] sled::Error),

@@ -26,6 +26,7 @@ pub mod logs;
 pub mod manifest;
 mod runtime;
 mod service;
+mod versions;
 
 pub use config::{CallLimits, RuntimeConfig, StoreLimits};
 pub use error::{DeployError, RuntimeError, ServiceError};
@@ -34,3 +35,4 @@ pub use logs::{LogBook, LogLine};
 pub use manifest::{Manifest, Source, Subscription};
 pub use runtime::{Deployed, Runtime};
 pub use service::{Call, Message, Reply, ServiceState, ServiceStatus};
+pub use versions::version_matches;

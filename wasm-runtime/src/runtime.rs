@@ -19,15 +19,45 @@ use crate::kv::Namespace;
 use crate::logs::LogBook;
 use crate::manifest::Manifest;
 use crate::service::{Call, Deployment, Message, Reply, ServiceStatus};
+use crate::versions::Versions;
 
 /// The tree holding deployments: service name → [`Record`] (JSON).
 const DEPLOYMENTS_TREE: &str = "wasm-deployments";
 
-/// What is kept of a deployment so it comes back after a restart.
+/// What is kept of a service's versions so they come back after a restart.
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
+    /// The current version's manifest.
+    manifest: Manifest,
+    /// The current version's component.
+    digest: String,
+    /// Older versions still answering pinned calls, newest first.
+    #[serde(default)]
+    older: Vec<Stored>,
+}
+
+/// One older version in a [`Record`].
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
     manifest: Manifest,
     digest: String,
+}
+
+impl Record {
+    fn of(versions: &Versions) -> Self {
+        Self {
+            manifest: versions.current.manifest.clone(),
+            digest: versions.current.digest.clone(),
+            older: versions
+                .older
+                .iter()
+                .map(|d| Stored {
+                    manifest: d.manifest.clone(),
+                    digest: d.digest.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// What a deploy did.
@@ -39,7 +69,8 @@ pub struct Deployed {
     pub version: String,
     /// Content hash (SHA-256) of the component.
     pub digest: String,
-    /// The version it replaced, if one ran under the same name.
+    /// The version that was current before, if one ran under the same name. Unless it
+    /// was the same version, it keeps answering calls that pin it.
     pub replaced: Option<String>,
     /// Milliseconds spent compiling (or loading compiled code) and checking.
     pub load_ms: u64,
@@ -56,7 +87,7 @@ struct Inner {
     db: sled::Db,
     deployments: sled::Tree,
     engine: OnceCell<EngineParts>,
-    services: RwLock<BTreeMap<String, Arc<Deployment>>>,
+    services: RwLock<BTreeMap<String, Versions>>,
     logs: Mutex<HashMap<String, Arc<LogBook>>>,
     stores: Mutex<HashMap<String, Arc<Namespace>>>,
     /// Deploys and removals happen one at a time.
@@ -157,8 +188,10 @@ impl Runtime {
 
     /// Deploys `bytes` (a component, or WAT text) under `manifest`: checks size, compiles
     /// (or loads the cached machine code), refuses imports outside the `micro:service`
-    /// world, starts one instance to prove it starts, then replaces any running version of
-    /// the same name (whose calls in progress finish) and records the deployment.
+    /// world, starts one instance to prove it starts, then makes it the current version of
+    /// its name and records the deployment. The version it replaces keeps answering calls
+    /// that pin it (up to [`RuntimeConfig::older_versions`] older versions); a redeploy of
+    /// the same version replaces it, and its calls in progress finish.
     pub async fn deploy(
         &self,
         manifest: Manifest,
@@ -173,7 +206,7 @@ impl Runtime {
             });
         }
         let _turn = self.0.changes.lock().await;
-        let replacing = self.get(&manifest.name).is_some();
+        let replacing = self.get(&manifest.name, None).is_some();
         if !replacing && self.count() >= self.0.config.max_services {
             return Err(DeployError::TooMany(self.0.config.max_services));
         }
@@ -189,16 +222,44 @@ impl Runtime {
                 .map_err(io(format!("writing {}", path.display())))?;
         }
         let deployment = self.load(manifest, digest, bytes).await?;
-        let record = Record {
-            manifest: deployment.manifest.clone(),
-            digest: deployment.0.digest.clone(),
+        let (deployed, dropped) = self.install(deployment);
+        self.persist(&deployed.name).await?;
+        self.release(dropped).await;
+        Ok(deployed)
+    }
+
+    /// Writes `name`'s versions to the deployments tree (or removes it when none runs).
+    async fn persist(&self, name: &str) -> Result<(), sled::Error> {
+        let json = {
+            let services = self.0.services.read().unwrap_or_else(|e| e.into_inner());
+            services
+                .get(name)
+                .map(|v| serde_json::to_vec(&Record::of(v)).expect("a record always encodes"))
         };
-        let json = serde_json::to_vec(&record).map_err(|e| DeployError::Invalid(e.to_string()))?;
-        self.0
-            .deployments
-            .insert(record.manifest.name.as_bytes(), json)?;
+        match json {
+            Some(json) => self.0.deployments.insert(name.as_bytes(), json)?,
+            None => self.0.deployments.remove(name.as_bytes())?,
+        };
         self.0.deployments.flush_async().await?;
-        Ok(self.install(deployment))
+        Ok(())
+    }
+
+    /// Deletes the component files of deployments that stopped, unless another version uses
+    /// the same component.
+    async fn release(&self, dropped: Vec<Arc<Deployment>>) {
+        for gone in dropped {
+            let still_used = self
+                .0
+                .services
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .flat_map(Versions::all)
+                .any(|d| d.digest == gone.digest);
+            if !still_used {
+                let _ = tokio::fs::remove_file(self.component_path(&gone.digest)).await;
+            }
+        }
     }
 
     /// Brings back every recorded deployment (after a restart). A deployment that no longer
@@ -216,7 +277,7 @@ impl Runtime {
                 }
             };
             let name = String::from_utf8_lossy(&key).into_owned();
-            let record: Record = match serde_json::from_slice(&value) {
+            let mut record: Record = match serde_json::from_slice(&value) {
                 Ok(r) => r,
                 Err(e) => {
                     results.push(Err((
@@ -226,16 +287,16 @@ impl Runtime {
                     continue;
                 }
             };
-            let path = self.component_path(&record.digest);
-            let bytes = match tokio::fs::read(&path).await {
-                Ok(b) => b,
-                Err(e) => {
-                    results.push(Err((name, io(format!("reading {}", path.display()))(e))));
-                    continue;
+            // Oldest first, so the current version ends up current.
+            let older = std::mem::take(&mut record.older);
+            for stored in older.into_iter().rev() {
+                match self.reload(stored.manifest, stored.digest).await {
+                    Ok(deployment) => drop(self.install(deployment)),
+                    Err(e) => warn!(service = %name, error = %e, "older version does not load"),
                 }
-            };
-            match self.load(record.manifest, record.digest, bytes).await {
-                Ok(deployment) => results.push(Ok(self.install(deployment))),
+            }
+            match self.reload(record.manifest, record.digest).await {
+                Ok(deployment) => results.push(Ok(self.install(deployment).0)),
                 Err(e) => {
                     warn!(service = %name, error = %e, "deployed service does not load");
                     results.push(Err((name, e)));
@@ -243,6 +304,15 @@ impl Runtime {
             }
         }
         results
+    }
+
+    /// Loads a recorded deployment from its component file.
+    async fn reload(&self, manifest: Manifest, digest: String) -> Result<Loaded, DeployError> {
+        let path = self.component_path(&digest);
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(io(format!("reading {}", path.display())))?;
+        self.load(manifest, digest, bytes).await
     }
 
     async fn load(
@@ -287,36 +357,59 @@ impl Runtime {
         ))
     }
 
-    fn install(&self, loaded: Loaded) -> Deployed {
+    /// Makes `loaded` its name's current version; returns what was deployed and the
+    /// deployments that stopped running.
+    fn install(&self, loaded: Loaded) -> (Deployed, Vec<Arc<Deployment>>) {
         let Loaded(deployment, load_ms) = loaded;
         let name = deployment.manifest.name.clone();
         let version = deployment.manifest.version.clone();
         let digest = deployment.digest.clone();
-        let replaced = self
-            .0
-            .services
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.clone(), deployment)
-            .map(|old| old.manifest.version.clone());
+        let keep = self.0.config.older_versions;
+        let (replaced, dropped) = {
+            let mut services = self.0.services.write().unwrap_or_else(|e| e.into_inner());
+            match services.get_mut(&name) {
+                Some(versions) => {
+                    let installed = versions.install(deployment, keep);
+                    (installed.replaced, installed.dropped)
+                }
+                None => {
+                    services.insert(name.clone(), Versions::new(deployment));
+                    (None, Vec::new())
+                }
+            }
+        };
         let note = match &replaced {
-            Some(old) => format!("deployed {version} ({}), replacing {old}", &digest[..12]),
+            Some(old) if *old == version => {
+                format!("redeployed {version} ({})", &digest[..12])
+            }
+            Some(old) => format!(
+                "deployed {version} ({}); {old} answers only calls pinning it",
+                &digest[..12]
+            ),
             None => format!("deployed {version} ({})", &digest[..12]),
         };
         self.logs(&name).push("node", &version, &note);
+        for gone in &dropped {
+            if gone.manifest.version != version {
+                self.logs(&name)
+                    .push("node", &gone.manifest.version, "stopped (too old)");
+            }
+        }
         info!(service = %name, %version, digest = &digest[..12], load_ms, "wasm service deployed");
-        Deployed {
+        let deployed = Deployed {
             name,
             version,
             digest,
             replaced,
             load_ms,
-        }
+        };
+        (deployed, dropped)
     }
 
-    /// Stops `name` and forgets its deployment; its store and log are kept, for a later
-    /// deploy of the same name. Calls in progress finish.
-    pub async fn remove(&self, name: &str) -> Result<ServiceStatus, RuntimeError> {
+    /// Stops every version of `name` and forgets its deployment; its store and log are
+    /// kept, for a later deploy of the same name. Calls in progress finish. Returns the
+    /// statuses of the stopped versions, current first.
+    pub async fn remove(&self, name: &str) -> Result<Vec<ServiceStatus>, RuntimeError> {
         let _turn = self.0.changes.lock().await;
         let removed = self
             .0
@@ -325,30 +418,67 @@ impl Runtime {
             .unwrap_or_else(|e| e.into_inner())
             .remove(name)
             .ok_or_else(|| RuntimeError::NotDeployed(name.to_owned()))?;
-        self.0.deployments.remove(name.as_bytes())?;
-        self.0.deployments.flush_async().await?;
-        let still_used = self
-            .0
-            .services
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .any(|d| d.digest == removed.digest);
-        if !still_used {
-            let _ = tokio::fs::remove_file(self.component_path(&removed.digest)).await;
+        self.persist(name).await?;
+        let stopped: Vec<_> = removed.all().cloned().collect();
+        let statuses = statuses(&removed);
+        for gone in &stopped {
+            self.logs(name)
+                .push("node", &gone.manifest.version, "stopped");
         }
-        self.logs(name)
-            .push("node", &removed.manifest.version, "stopped");
+        self.release(stopped).await;
         info!(service = %name, "wasm service removed");
-        Ok(removed.status())
+        Ok(statuses)
     }
 
-    fn get(&self, name: &str) -> Option<Arc<Deployment>> {
+    /// Stops the version of `name` that `pin` names (see [`crate::version_matches`]). If it
+    /// was current, the newest older version becomes current; if it was the only one, the
+    /// service is removed as by [`Runtime::remove`]. The returned status says whether the
+    /// stopped version was current.
+    pub async fn remove_version(
+        &self,
+        name: &str,
+        pin: &str,
+    ) -> Result<ServiceStatus, RuntimeError> {
+        let _turn = self.0.changes.lock().await;
+        let (stopped, was_current, left) = {
+            let mut services = self.0.services.write().unwrap_or_else(|e| e.into_inner());
+            let versions = services
+                .get_mut(name)
+                .ok_or_else(|| RuntimeError::NotDeployed(name.to_owned()))?;
+            let was_current = crate::version_matches(&versions.current.manifest.version, pin);
+            let (stopped, left) =
+                versions
+                    .remove(pin)
+                    .ok_or_else(|| RuntimeError::NoSuchVersion {
+                        name: name.to_owned(),
+                        version: pin.to_owned(),
+                        running: versions.all().map(|d| d.manifest.version.clone()).collect(),
+                    })?;
+            if !left {
+                services.remove(name);
+            }
+            (stopped, was_current, left)
+        };
+        self.persist(name).await?;
+        let status = ServiceStatus {
+            current: was_current,
+            ..stopped.status()
+        };
+        self.logs(name)
+            .push("node", &stopped.manifest.version, "stopped");
+        info!(service = %name, version = %stopped.manifest.version, left, "wasm service version removed");
+        self.release(vec![stopped]).await;
+        Ok(status)
+    }
+
+    /// The deployment of `name` answering a call pinned to `pin` (the current one without).
+    fn get(&self, name: &str, pin: Option<&str>) -> Option<Arc<Deployment>> {
         self.0
             .services
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(name)
+            .get(name)?
+            .pick(pin)
             .cloned()
     }
 
@@ -360,20 +490,29 @@ impl Runtime {
             .len()
     }
 
-    /// Calls `name`: 503 if it is not deployed here.
-    pub async fn call(&self, name: &str, call: Call) -> Result<Reply, ServiceError> {
-        let Some(deployment) = self.get(name) else {
-            return Err(ServiceError::runtime(
-                503,
-                format!("no wasm service `{name}` runs on this node"),
-            ));
+    /// Calls the current version of `name`, or the version `pin` names: 503 if it does not
+    /// run here.
+    pub async fn call(
+        &self,
+        name: &str,
+        pin: Option<&str>,
+        call: Call,
+    ) -> Result<Reply, ServiceError> {
+        let Some(deployment) = self.get(name, pin) else {
+            let detail = match pin {
+                Some(pin) => {
+                    format!("version `{pin}` of wasm service `{name}` does not run on this node")
+                }
+                None => format!("no wasm service `{name}` runs on this node"),
+            };
+            return Err(ServiceError::runtime(503, detail));
         };
         deployment.call(call).await
     }
 
-    /// Hands `message` to `name`'s message handler.
+    /// Hands `message` to the message handler of `name`'s current version.
     pub async fn deliver(&self, name: &str, message: Message) -> Result<(), ServiceError> {
-        let Some(deployment) = self.get(name) else {
+        let Some(deployment) = self.get(name, None) else {
             return Err(ServiceError::runtime(
                 503,
                 format!("no wasm service `{name}` runs on this node"),
@@ -382,26 +521,50 @@ impl Runtime {
         deployment.deliver(message).await
     }
 
-    /// Every deployed service's status, by name.
+    /// The status of every running version of every service: by name, each name's current
+    /// version first.
     pub fn status(&self) -> Vec<ServiceStatus> {
         self.0
             .services
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .map(|d| d.status())
+            .flat_map(statuses)
             .collect()
     }
 
-    /// One service's status.
+    /// The status of `name`'s current version.
     pub fn service(&self, name: &str) -> Option<ServiceStatus> {
-        self.get(name).map(|d| d.status())
+        self.get(name, None).map(|d| d.status())
+    }
+
+    /// The statuses of `name`'s running versions, current first; empty if it does not run.
+    pub fn versions(&self, name: &str) -> Vec<ServiceStatus> {
+        self.0
+            .services
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .map(statuses)
+            .unwrap_or_default()
     }
 
     /// Flushes the service stores to disk.
     pub async fn flush(&self) -> Result<(), sled::Error> {
         self.0.db.flush_async().await.map(|_| ())
     }
+}
+
+/// The statuses of one service's versions, current first.
+fn statuses(versions: &Versions) -> Vec<ServiceStatus> {
+    versions
+        .all()
+        .enumerate()
+        .map(|(i, d)| ServiceStatus {
+            current: i == 0,
+            ..d.status()
+        })
+        .collect()
 }
 
 /// A loaded deployment and how long loading took.

@@ -104,6 +104,13 @@ pub struct ServiceStatus {
     pub deployed_at_ms: u64,
     /// The manifest it runs with.
     pub manifest: Manifest,
+    /// False for an older version that answers only calls pinning it.
+    #[serde(default = "yes")]
+    pub current: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Calls that may wait for a free instance, per allowed concurrent call.
@@ -218,6 +225,7 @@ impl Deployment {
             memory_peak_bytes: s.memory_peak.load(Ordering::Relaxed),
             memory_limit_bytes: self.limits.memory_bytes as u64,
             store_bytes: self.ctx.kv.used(),
+            current: true,
             deployed_at_ms: self.deployed_at_ms,
             manifest: self.manifest.clone(),
         }

@@ -18,7 +18,7 @@ pub use events::{event_line, event_topic, event_topics};
 pub use format::{ago, duration, short_peer};
 pub use services::{local_services, network_services, service_routes};
 pub use table::Table;
-pub use wasm::{log_line, wasm_status};
+pub use wasm::{log_line, replaced_note, wasm_status};
 
 use format::{addrs, role, rtt, sanitize, yes_no};
 

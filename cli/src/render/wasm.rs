@@ -1,6 +1,6 @@
 //! Views of the wasm services: `status` and `logs`.
 
-use micro_wasm_runtime::{LogLine, ServiceState, ServiceStatus};
+use micro_wasm_runtime::{Deployed, LogLine, ServiceState, ServiceStatus};
 
 use super::Table;
 use super::format::sanitize;
@@ -20,7 +20,20 @@ fn fuel(units: u64) -> String {
     }
 }
 
-/// NAME, VERSION, STATE, INSTANCES, CALLS, ERRORS, MEMORY (peak / limit), FUEL, STORE.
+/// What a deploy did to the version it replaced, as a clause after the version: empty for a
+/// first deploy, `, replacing 0.1.0` for a redeploy of the same version, else where the
+/// previous version still answers.
+pub fn replaced_note(deployed: &Deployed) -> String {
+    match &deployed.replaced {
+        None => String::new(),
+        Some(old) if *old == deployed.version => format!(", replacing {old}"),
+        Some(old) => format!(", {old} still answers {}@{old}", sanitize(&deployed.name)),
+    }
+}
+
+/// NAME, VERSION, STATE, INSTANCES, CALLS, ERRORS, MEMORY (peak / limit), FUEL, STORE. An
+/// older version still running beside the current one is `older`: it answers only calls
+/// that pin it.
 pub fn wasm_status(services: &[ServiceStatus]) -> String {
     if services.is_empty() {
         return "no wasm services on this node; deploy one with: micro-node deploy <file.wasm>\n"
@@ -41,9 +54,10 @@ pub fn wasm_status(services: &[ServiceStatus]) -> String {
         t.push([
             sanitize(&s.name),
             sanitize(&s.version),
-            match s.state {
-                ServiceState::Running => "running".to_owned(),
-                ServiceState::Paused => "paused".to_owned(),
+            match (s.state, s.current) {
+                (ServiceState::Paused, _) => "paused".to_owned(),
+                (ServiceState::Running, true) => "running".to_owned(),
+                (ServiceState::Running, false) => "older".to_owned(),
             },
             s.instances.to_string(),
             s.calls.to_string(),

@@ -10,7 +10,7 @@ use micro_overlay::{Reach, Route};
 
 use super::{AppState, error};
 use crate::api::{ApiError, CallBody, CallReply, RoutesView, ServiceRoute};
-use crate::registry::{EndpointName, ServiceName};
+use crate::registry::{EndpointName, ServiceName, ServiceRef};
 use crate::services::{CallRequest, ServeError, ServeSpec};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -74,7 +74,7 @@ async fn call(State(s): State<AppState>, body: Result<Json<CallBody>, JsonReject
         Ok(body) => body,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    let service: ServiceName = match body.service.parse() {
+    let service: ServiceRef = match body.service.parse() {
         Ok(s) => s,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
@@ -83,7 +83,8 @@ async fn call(State(s): State<AppState>, body: Result<Json<CallBody>, JsonReject
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let request = CallRequest {
-        service,
+        service: service.name,
+        version: service.version,
         endpoint,
         body: body.body.into_bytes(),
         content_type: body

@@ -22,7 +22,7 @@ use crate::source::Progress;
 use tracing::info;
 
 use super::{AppState, error};
-use crate::api::{ApiError, DeployBody, DeployEvent, LogsQuery, SourceDeployBody};
+use crate::api::{ApiError, DeployBody, DeployEvent, KillReply, LogsQuery, SourceDeployBody};
 use crate::source::{BuildError, FetchError};
 use crate::wasm::WasmError;
 
@@ -62,7 +62,9 @@ pub(crate) fn status_of(e: &WasmError) -> StatusCode {
         }
         WasmError::Deploy(_) => StatusCode::UNPROCESSABLE_ENTITY,
         WasmError::Serve(_) => StatusCode::CONFLICT,
-        WasmError::Runtime(RuntimeError::NotDeployed(_)) => StatusCode::NOT_FOUND,
+        WasmError::Runtime(RuntimeError::NotDeployed(_) | RuntimeError::NoSuchVersion { .. }) => {
+            StatusCode::NOT_FOUND
+        }
         WasmError::Runtime(_) => StatusCode::INTERNAL_SERVER_ERROR,
         WasmError::Build(BuildError::Spec(_) | BuildError::Manifest(_)) => StatusCode::BAD_REQUEST,
         WasmError::Build(BuildError::Fetch(FetchError::UnknownRev { .. })) => StatusCode::NOT_FOUND,
@@ -71,7 +73,6 @@ pub(crate) fn status_of(e: &WasmError) -> StatusCode {
         }
         WasmError::Build(_) => StatusCode::UNPROCESSABLE_ENTITY,
         WasmError::Follow(_) => StatusCode::BAD_REQUEST,
-        WasmError::WrongVersion { .. } => StatusCode::CONFLICT,
         WasmError::Remote { code, .. } => {
             StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY)
         }
@@ -247,7 +248,11 @@ async fn one(State(s): State<AppState>, Path(name): Path<String>) -> Response {
 
 async fn kill(State(s): State<AppState>, Path(name): Path<String>) -> Response {
     match s.wasm.kill(&name).await {
-        Ok(status) => Json(status).into_response(),
+        Ok(stopped) => {
+            let service = name.split_once('@').map_or(name.as_str(), |(n, _)| n);
+            let running = s.wasm.runtime().versions(service);
+            Json(KillReply { stopped, running }).into_response()
+        }
         Err(e) => wasm_error(e),
     }
 }

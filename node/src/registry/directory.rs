@@ -354,6 +354,7 @@ mod tests {
         ServiceRecord {
             name: name.parse().unwrap(),
             version: "1.0.0".into(),
+            older_versions: Vec::new(),
             owner,
             addrs: vec!["/ip4/10.0.0.1/tcp/4001".parse().unwrap()],
             endpoints: vec![],

@@ -29,7 +29,10 @@ pub mod proto {
 pub const GOSSIP_TOPIC: &str = "micro/registry/1";
 
 pub use directory::{Directory, DirectoryConfig, Insert, ProviderSummary, ServiceSummary};
-pub use name::{EndpointName, MAX_ENDPOINT_NAME_LEN, MAX_SERVICE_NAME_LEN, NameError, ServiceName};
+pub use name::{
+    EndpointName, MAX_ENDPOINT_NAME_LEN, MAX_SERVICE_NAME_LEN, MAX_VERSION_PIN_LEN, NameError,
+    ServiceName, ServiceRef,
+};
 pub use record::{
     Endpoint, RecordError, RecordLimits, SIGNING_DOMAIN, ServiceRecord, now_ms, verify,
 };

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub const MAX_SERVICE_NAME_LEN: usize = 64;
 /// The longest [`EndpointName`], in characters.
 pub const MAX_ENDPOINT_NAME_LEN: usize = 128;
+/// The longest version pin in a [`ServiceRef`], in characters.
+pub const MAX_VERSION_PIN_LEN: usize = 128;
 
 /// How much of a rejected input an error message quotes, in characters.
 const QUOTE_LEN: usize = 80;
@@ -16,6 +18,8 @@ const QUOTE_LEN: usize = 80;
 const SERVICE_RULE: &str = "a service name is 1 to 64 characters, the first one of [a-z0-9], \
                             the rest of [a-z0-9._-]";
 const ENDPOINT_RULE: &str = "an endpoint name is 1 to 128 characters of [A-Za-z0-9_.-]";
+const VERSION_RULE: &str =
+    "a version after `@` is 1 to 128 characters of [A-Za-z0-9_.+-], e.g. 1.2.0 or 9f3c2e1";
 
 /// Why a string is not a valid [`ServiceName`] or [`EndpointName`].
 ///
@@ -145,6 +149,49 @@ impl AsRef<str> for ServiceName {
 impl fmt::Display for ServiceName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// A service as callers name it: `greeter` (whatever version each provider runs now) or
+/// `greeter@9f3c2e1` (that version only: the whole version or at least seven hex digits of
+/// it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServiceRef {
+    /// The service.
+    pub name: ServiceName,
+    /// The version pinned, if any.
+    pub version: Option<String>,
+}
+
+impl FromStr for ServiceRef {
+    type Err = NameError;
+
+    fn from_str(s: &str) -> Result<Self, NameError> {
+        let Some((name, version)) = s.split_once('@') else {
+            return Ok(Self {
+                name: s.parse()?,
+                version: None,
+            });
+        };
+        check(
+            version,
+            MAX_VERSION_PIN_LEN,
+            |_, c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '+' | '-'),
+            VERSION_RULE,
+        )?;
+        Ok(Self {
+            name: name.parse()?,
+            version: Some(version.to_owned()),
+        })
+    }
+}
+
+impl fmt::Display for ServiceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.version {
+            Some(v) => write!(f, "{}@{v}", self.name),
+            None => write!(f, "{}", self.name),
+        }
     }
 }
 
@@ -333,5 +380,27 @@ mod tests {
                 prop_assert_eq!(name.to_string().parse::<EndpointName>().unwrap(), name);
             }
         }
+    }
+
+    #[test]
+    fn service_refs_split_at_the_version_pin() {
+        let plain: ServiceRef = "greeter".parse().unwrap();
+        assert_eq!(plain.name.as_str(), "greeter");
+        assert_eq!(plain.version, None);
+        let pinned: ServiceRef = "greeter@9f3c2e1".parse().unwrap();
+        assert_eq!(pinned.name.as_str(), "greeter");
+        assert_eq!(pinned.version.as_deref(), Some("9f3c2e1"));
+        assert_eq!(pinned.to_string(), "greeter@9f3c2e1");
+        assert!("greeter@".parse::<ServiceRef>().is_err(), "empty pin");
+        assert!(
+            "greeter@1.0 beta".parse::<ServiceRef>().is_err(),
+            "space in pin"
+        );
+        assert!("Greeter@1.0".parse::<ServiceRef>().is_err(), "bad name");
+        assert!(
+            format!("g@{}", "1".repeat(129))
+                .parse::<ServiceRef>()
+                .is_err()
+        );
     }
 }

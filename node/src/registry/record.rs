@@ -41,8 +41,11 @@ pub struct Endpoint {
 pub struct ServiceRecord {
     /// The service's name.
     pub name: ServiceName,
-    /// The service's version as the owner reports it, e.g. `1.2.0`.
+    /// The service's version as the owner reports it, e.g. `1.2.0`: the one unpinned calls get.
     pub version: String,
+    /// Older versions the owner still answers for calls that pin them, newest first.
+    #[serde(default)]
+    pub older_versions: Vec<String>,
     /// The serving node; the record must be signed with its key.
     pub owner: PeerId,
     /// Addresses at which the owner can be dialled.
@@ -75,6 +78,8 @@ pub struct RecordLimits {
     pub max_addrs: usize,
     /// Most metadata entries in one record.
     pub max_metadata: usize,
+    /// Most older versions in one record.
+    pub max_older_versions: usize,
     /// Largest text, in bytes: the version, each endpoint description and schema, and each
     /// metadata entry (key and value together).
     pub max_text_bytes: usize,
@@ -93,6 +98,7 @@ impl Default for RecordLimits {
             max_endpoints: 64,
             max_addrs: 8,
             max_metadata: 32,
+            max_older_versions: 8,
             max_text_bytes: 1024,
             max_ttl_ms: 600_000,
             max_clock_skew_ms: 60_000,
@@ -230,6 +236,7 @@ impl ServiceRecord {
         proto::ServiceRecord {
             name: self.name.to_string(),
             version: self.version.clone(),
+            older_versions: self.older_versions.clone(),
             owner: self.owner.to_bytes(),
             addrs: self.addrs.iter().map(|a| a.to_vec()).collect(),
             endpoints: self
@@ -281,6 +288,7 @@ impl ServiceRecord {
         Ok(Self {
             name,
             version: raw.version,
+            older_versions: raw.older_versions,
             owner,
             addrs,
             endpoints,
@@ -314,6 +322,14 @@ impl ServiceRecord {
             }
         };
         text("the version", self.version.len())?;
+        count(
+            "older versions",
+            self.older_versions.len(),
+            limits.max_older_versions,
+        )?;
+        for older in &self.older_versions {
+            text("an older version", older.len())?;
+        }
         count("addresses", self.addrs.len(), limits.max_addrs)?;
         count("endpoints", self.endpoints.len(), limits.max_endpoints)?;
         count("metadata entries", self.metadata.len(), limits.max_metadata)?;
@@ -424,6 +440,7 @@ mod tests {
         ServiceRecord {
             name: "greeter".parse().unwrap(),
             version: "1.0.0".into(),
+            older_versions: vec!["0.9.0".into()],
             owner: key.public().to_peer_id(),
             addrs: vec!["/ip4/127.0.0.1/tcp/4001".parse().unwrap()],
             endpoints: vec![Endpoint {
@@ -715,6 +732,7 @@ mod tests {
                     let key = Keypair::ed25519_from_bytes(seed).unwrap();
                     let record = ServiceRecord {
                         name: name.parse().unwrap(),
+                        older_versions: vec![version.clone()],
                         version,
                         owner: key.public().to_peer_id(),
                         addrs: addrs

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use micro_overlay::rpc_proto::{RpcRequest, RpcResponse};
 use micro_overlay::{PeerId, RpcFailure};
+use micro_wasm_runtime::version_matches;
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
@@ -45,6 +46,10 @@ pub struct CallRequest {
     /// Call this node's instance of the service, no other.
     #[serde(default)]
     pub node: Option<PeerId>,
+    /// Call this version only (`service@version`): the whole version or a prefix of at least
+    /// seven hex digits of it. Without it, each provider answers with its current version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 fn json() -> String {
@@ -99,14 +104,17 @@ impl Services {
         let local = self.0.overlay.local_peer_id();
         let mut providers = match call.node {
             Some(node) => vec![node],
-            None => self.providers(&call.service, deadline).await,
+            None => self.lookup(&call, deadline).await,
         };
         if providers.is_empty() {
-            return Err(ApiError::new(
-                ERROR_ID,
-                404,
-                format!("service `{}` not found on the network", call.service),
-            ));
+            let detail = match &call.version {
+                Some(pin) => format!(
+                    "no provider of `{}` announces version `{pin}`",
+                    call.service
+                ),
+                None => format!("service `{}` not found on the network", call.service),
+            };
+            return Err(ApiError::new(ERROR_ID, 404, detail));
         }
         let mut tried = HashSet::new();
         let mut last_error = None;
@@ -130,6 +138,7 @@ impl Services {
                 headers: call.headers.clone().into_iter().collect(),
                 body: call.body.clone(),
                 timeout_ms: u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX),
+                version: call.version.clone().unwrap_or_default(),
             };
             let started = Instant::now();
             let result = if peer == local {
@@ -184,7 +193,7 @@ impl Services {
             }
             if providers.len() <= tried.len() && call.node.is_none() {
                 // Everyone known was tried: look again, someone may have joined.
-                providers = self.providers(&call.service, deadline).await;
+                providers = self.lookup(&call, deadline).await;
             }
         }
         if only_not_served && last_error.is_some() {
@@ -211,6 +220,31 @@ impl Services {
                 format!("no provider of `{}` answered", call.service),
             )
         }))
+    }
+
+    /// Providers for `call`: of its version if it pins one, else of the service.
+    async fn lookup(&self, call: &CallRequest, deadline: Instant) -> Vec<PeerId> {
+        match &call.version {
+            Some(pin) => self.providers_of(&call.service, pin),
+            None => self.providers(&call.service, deadline).await,
+        }
+    }
+
+    /// Providers of version `pin` of `name`: this node and those whose records announce it
+    /// (the DHT knows providers, not versions).
+    fn providers_of(&self, name: &ServiceName, pin: &str) -> Vec<PeerId> {
+        let mut found = self.directory_providers_of(name, pin);
+        let local = self.served(name).is_some_and(|served| {
+            std::iter::once(&served.spec.version)
+                .chain(&served.spec.older_versions)
+                .any(|v| version_matches(v, pin))
+        });
+        if local {
+            found.push(self.0.overlay.local_peer_id());
+        }
+        found.sort();
+        found.dedup();
+        found
     }
 
     /// Live providers of `name`: from the short-lived cache, else this node, the directory

@@ -83,8 +83,29 @@ impl Services {
         let Some(served) = self.served(&name) else {
             return not_here();
         };
+        let pin = Some(request.version.as_str()).filter(|v| !v.is_empty());
+        if let Some(pin) = pin
+            && !matches!(served.spec.backend, Backend::Wasm { .. })
+            && !micro_wasm_runtime::version_matches(&served.spec.version, pin)
+        {
+            // Other backends run one version; a wasm runtime answers for its own versions.
+            return error_response(
+                &request.id,
+                ERROR_ID,
+                503,
+                format!(
+                    "version `{pin}` of service `{name}` does not run on this node (it runs {})",
+                    served.spec.version
+                ),
+            );
+        }
+        // The record lists the current version's endpoints; an older version pinned by the
+        // call answers for its own (its guest says 404 for one it lacks).
+        let pinned_older =
+            pin.is_some_and(|p| !micro_wasm_runtime::version_matches(&served.spec.version, p));
         let endpoints = &served.spec.endpoints;
-        if !endpoints.is_empty()
+        if !pinned_older
+            && !endpoints.is_empty()
             && !endpoints
                 .iter()
                 .any(|e| e.name.as_str() == request.endpoint)
@@ -103,7 +124,7 @@ impl Services {
         };
         let response = match &served.spec.backend {
             Backend::Builtin => self.builtin(caller, &request).await,
-            Backend::Wasm { .. } => self.wasm(&name, &request, timeout).await,
+            Backend::Wasm { .. } => self.wasm(&name, pin, &request, timeout).await,
             Backend::Http { url } => {
                 backend::call(
                     &self.0.http,
@@ -127,6 +148,7 @@ impl Services {
     async fn wasm(
         &self,
         name: &ServiceName,
+        pin: Option<&str>,
         request: &RpcRequest,
         timeout: Duration,
     ) -> RpcResponse {
@@ -148,7 +170,7 @@ impl Services {
             body: request.body.clone(),
             timeout: Some(timeout),
         };
-        match runtime.call(name.as_str(), call).await {
+        match runtime.call(name.as_str(), pin, call).await {
             Ok(reply) => RpcResponse {
                 id: request.id.clone(),
                 status: 200,

@@ -50,9 +50,13 @@ pub enum Backend {
 pub struct ServeSpec {
     /// The service's name on the network.
     pub name: ServiceName,
-    /// Its version (free text, e.g. `1.0.0` or a commit).
+    /// Its version (free text, e.g. `1.0.0` or a commit): the one unpinned calls get.
     #[serde(default = "default_version")]
     pub version: String,
+    /// Older versions still answering calls that pin them (`service@version`), newest
+    /// first. Only wasm deployments keep older versions running.
+    #[serde(default)]
+    pub older_versions: Vec<String>,
     /// What answers its calls.
     pub backend: Backend,
     /// Its endpoints; empty = any endpoint is forwarded.
@@ -225,6 +229,7 @@ impl Services {
         let builtin = ServeSpec {
             name: BUILTIN_SERVICE.parse().expect("the built-in name is valid"),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            older_versions: Vec::new(),
             backend: Backend::Builtin,
             endpoints: dispatch::builtin_endpoints(),
             metadata: BTreeMap::new(),

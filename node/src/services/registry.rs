@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use micro_overlay::{GossipMessage, MessageAcceptance, PeerId};
+use micro_wasm_runtime::version_matches;
 use prost::Message;
 use tracing::{debug, info, warn};
 
@@ -183,6 +184,7 @@ impl Services {
         ServiceRecord {
             name: spec.name.clone(),
             version: spec.version.clone(),
+            older_versions: spec.older_versions.clone(),
             owner: self.0.overlay.local_peer_id(),
             addrs,
             endpoints: spec.endpoints.clone(),
@@ -321,6 +323,20 @@ impl Services {
         lock(&self.0.directory)
             .providers(name, now_ms())
             .into_iter()
+            .map(|r| r.owner)
+            .collect()
+    }
+
+    /// Providers in the directory whose records announce a version `pin` names.
+    pub(super) fn directory_providers_of(&self, name: &ServiceName, pin: &str) -> Vec<PeerId> {
+        lock(&self.0.directory)
+            .providers(name, now_ms())
+            .into_iter()
+            .filter(|r| {
+                std::iter::once(&r.version)
+                    .chain(&r.older_versions)
+                    .any(|v| version_matches(v, pin))
+            })
             .map(|r| r.owner)
             .collect()
     }

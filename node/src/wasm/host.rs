@@ -10,7 +10,7 @@ use micro_wasm_runtime::{Host, ServiceError};
 
 use crate::broker::{Broker, TopicName};
 use crate::events::Events;
-use crate::registry::{EndpointName, ServiceName};
+use crate::registry::{EndpointName, ServiceRef};
 use crate::services::{CallRequest, WeakServices};
 
 /// Where errors of the host API say they came from.
@@ -53,14 +53,15 @@ impl Host for NodeHost {
         let from = from.to_owned();
         async move {
             let services = services.ok_or_else(unavailable)?;
-            let service: ServiceName = service.parse().map_err(|e| bad_request(format!("{e}")))?;
+            let service: ServiceRef = service.parse().map_err(|e| bad_request(format!("{e}")))?;
             let endpoint: EndpointName =
                 endpoint.parse().map_err(|e| bad_request(format!("{e}")))?;
             let mut headers = BTreeMap::new();
             headers.insert("micro-from-service".to_owned(), from);
             let outcome = services
                 .call(CallRequest {
-                    service,
+                    service: service.name,
+                    version: service.version,
                     endpoint,
                     body,
                     content_type: "application/json".to_owned(),

@@ -59,16 +59,6 @@ pub enum WasmError {
         /// Why.
         detail: String,
     },
-    /// The service runs another version than the one named.
-    #[error("`{name}` runs version {running}, not {asked}")]
-    WrongVersion {
-        /// The service.
-        name: String,
-        /// What runs.
-        running: String,
-        /// What was named.
-        asked: String,
-    },
 }
 
 struct Inner {
@@ -180,12 +170,12 @@ impl Wasm {
 
     /// Serves the deployed `name` on the network and (re)starts its subscriptions.
     async fn register(&self, name: &ServiceName) -> Result<(), WasmError> {
-        let status = self
-            .0
-            .runtime
-            .service(name.as_str())
+        let versions = self.0.runtime.versions(name.as_str());
+        let status = versions
+            .first()
             .ok_or_else(|| RuntimeError::NotDeployed(name.to_string()))?;
-        let spec = spec_for(name.clone(), &status);
+        let mut spec = spec_for(name.clone(), status);
+        spec.older_versions = versions[1..].iter().map(|s| s.version.clone()).collect();
         if let Err(e) = self.0.services.serve_replacing(spec).await {
             // Not reachable on the network: do not leave it running unseen.
             let _ = self.0.runtime.remove(name.as_str()).await;
@@ -233,25 +223,40 @@ impl Wasm {
         self.resume_following();
     }
 
-    /// Stops `name`: withdrawn from the network, its subscriptions ended, its deployment
-    /// forgotten (its store and log are kept for a later deploy of the same name).
-    pub async fn kill(&self, name: &str) -> Result<ServiceStatus, WasmError> {
-        let (name, version) = match name.split_once('@') {
-            Some((name, version)) => (name, Some(version)),
+    /// Stops `name` (every version): withdrawn from the network, its subscriptions ended,
+    /// its deployment forgotten (its store and log are kept for a later deploy of the same
+    /// name). `name@version` stops that version only: if others run, the service stays on
+    /// the network with the newest remaining version current. Stopping the current version
+    /// also stops following its source. Returns the statuses of the stopped versions.
+    pub async fn kill(&self, name: &str) -> Result<Vec<ServiceStatus>, WasmError> {
+        let (name, pin) = match name.split_once('@') {
+            Some((name, pin)) => (name, Some(pin)),
             None => (name, None),
         };
         let service: ServiceName = name.parse()?;
-        let Some(running) = self.0.runtime.service(name) else {
+        let versions = self.0.runtime.versions(name);
+        if versions.is_empty() {
             return Err(RuntimeError::NotDeployed(name.to_owned()).into());
-        };
-        if let Some(asked) = version
-            && !running.version.starts_with(asked)
+        }
+        if let Some(pin) = pin
+            && versions.len() > 1
         {
-            return Err(WasmError::WrongVersion {
+            let stopped = self.0.runtime.remove_version(name, pin).await?;
+            if stopped.current {
+                self.forget_source(name);
+            }
+            self.register(&service).await?;
+            return Ok(vec![stopped]);
+        }
+        if let Some(pin) = pin
+            && !micro_wasm_runtime::version_matches(&versions[0].version, pin)
+        {
+            return Err(RuntimeError::NoSuchVersion {
                 name: name.to_owned(),
-                running: running.version,
-                asked: asked.to_owned(),
-            });
+                version: pin.to_owned(),
+                running: vec![versions[0].version.clone()],
+            }
+            .into());
         }
         self.forget_source(name);
         match self.0.services.deregister(&service).await {
@@ -318,6 +323,7 @@ fn spec_for(name: ServiceName, status: &ServiceStatus) -> ServeSpec {
     ServeSpec {
         name,
         version: manifest.version.clone(),
+        older_versions: Vec::new(),
         backend: Backend::Wasm {
             digest: status.digest.clone(),
         },

@@ -137,6 +137,7 @@ impl Wasm {
             let endpoint = endpoint.to_owned();
             async move {
                 let request = CallRequest {
+                    version: None,
                     service: crate::services::BUILTIN_SERVICE
                         .parse::<ServiceName>()
                         .expect("the built-in name is valid"),

@@ -210,6 +210,7 @@ impl Caller for MicroCallCaller {
                 headers: Default::default(),
                 timeout_ms: Some(CALL_TIMEOUT.as_millis() as u64),
                 node: Some(self.provider),
+                version: None,
             })
             .await?;
         Ok(outcome.body.len())

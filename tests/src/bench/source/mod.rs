@@ -321,6 +321,7 @@ async fn hello(node: &RunningNode) -> Result<String> {
             headers: Default::default(),
             timeout_ms: Some(u64::try_from(CALL_TIMEOUT.as_millis())?),
             node: None,
+            version: None,
         })
         .await
         .map_err(|e| anyhow!("{} {}: {}", e.code, e.id, e.detail))?;

@@ -121,7 +121,7 @@ impl ColdRow {
 /// Times the first call of `name` (a deployed greeter) on `runtime` and checks its answer.
 async fn first_call(runtime: &Runtime, name: &str) -> Result<Duration> {
     let started = Instant::now();
-    let reply = runtime.call(name, hello_call()).await?;
+    let reply = runtime.call(name, None, hello_call()).await?;
     let elapsed = started.elapsed();
     check_hello(&reply)?;
     Ok(elapsed)

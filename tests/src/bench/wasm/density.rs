@@ -75,7 +75,7 @@ pub async fn density(runtime: &Runtime, k: u32, sleep: Duration) -> Result<Densi
         sleep > IN_FLIGHT_PATIENCE,
         "the calls must sleep longer than the {IN_FLIGHT_PATIENCE:?} allowed to start them all"
     );
-    let warm = runtime.call(HOSTILE, sleep_call(0)).await?;
+    let warm = runtime.call(HOSTILE, None, sleep_call(0)).await?;
     ensure!(
         warm.body == br#"{"slept_ms":0}"#,
         "Sleep answered {}",
@@ -87,7 +87,7 @@ pub async fn density(runtime: &Runtime, k: u32, sleep: Duration) -> Result<Densi
     let mut calls = JoinSet::new();
     for _ in 0..k {
         let runtime = runtime.clone();
-        calls.spawn(async move { runtime.call(HOSTILE, sleep_call(ms)).await });
+        calls.spawn(async move { runtime.call(HOSTILE, None, sleep_call(ms)).await });
     }
     let in_flight = || {
         runtime

@@ -81,6 +81,7 @@ pub async fn warm(runtime: &Runtime, window: Duration) -> Result<Vec<WarmRow>> {
         let reply = runtime
             .call(
                 HOSTILE,
+                None,
                 Call {
                     endpoint: "Echo".to_owned(),
                     timeout: Some(CALL_TIMEOUT),

@@ -159,7 +159,7 @@ pub fn hello_call() -> Call {
 
 /// Calls the greeter on `runtime` and checks the answer; returns the fuel the call used.
 pub async fn call_greeter(runtime: &Runtime) -> Result<u64> {
-    let reply = runtime.call(GREETER, hello_call()).await?;
+    let reply = runtime.call(GREETER, None, hello_call()).await?;
     check_hello(&reply)?;
     Ok(reply.fuel_used)
 }

@@ -135,6 +135,7 @@ async fn call_over_network(services: &Services, provider: PeerId) -> Result<()> 
             headers: Default::default(),
             timeout_ms: Some(u64::try_from(CALL_TIMEOUT.as_millis())?),
             node: Some(provider),
+            version: None,
         })
         .await?;
     ensure!(
