@@ -240,6 +240,11 @@ pub enum Command {
         #[arg(short = 'n', long, default_value_t = 100)]
         lines: usize,
     },
+    /// Reputation: the scores this node computes, or why one peer scores what it does.
+    Reputation {
+        /// A peer id; without one, the best scored peers.
+        peer: Option<String>,
+    },
     /// Stop a wasm service and withdraw it from the network (its stored data is kept).
     Kill {
         /// The service, optionally `name@version` to stop only that version.

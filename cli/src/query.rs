@@ -3,9 +3,10 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
-use micro_node::api::{CallBody, CallReply, PublishBody, RoutesView, StreamLine};
+use micro_node::api::{CallBody, CallReply, PublishBody, ReputationView, RoutesView, StreamLine};
 use micro_node::broker::Published;
 use micro_node::registry::{Endpoint, ServiceRecord, ServiceSummary};
+use micro_node::reputation::Explanation;
 use micro_node::services::{Backend, LocalService, ServeSpec};
 use micro_overlay::crawl::{CrawlLimits, NetworkGraph};
 use micro_overlay::{LocalInfo, NodeInfo, PeerConnection};
@@ -216,6 +217,24 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
             build: false,
         } => crate::wasm::logs(client, &name, follow, lines, json).await,
         Command::Kill { name } => crate::wasm::kill(client, &name, json).await,
+        Command::Reputation { peer: None } => {
+            let view: ReputationView = client.get("/reputation", &[], QUICK).await?;
+            if json {
+                print_json(&view)
+            } else {
+                print_text(render::reputation(&view))
+            }
+        }
+        Command::Reputation { peer: Some(peer) } => {
+            let why: Explanation = client
+                .get(&format!("/reputation/{peer}"), &[], QUICK)
+                .await?;
+            if json {
+                print_json(&why)
+            } else {
+                print_text(why.to_string())
+            }
+        }
         Command::Services => {
             let services: Vec<LocalService> = client.get("/services", &[], QUICK).await?;
             if json {

@@ -348,3 +348,31 @@ pub enum DeployEvent {
     /// It failed; nothing changed on the node.
     Error(ApiError),
 }
+
+/// `GET /v1/reputation`: the scores this node computed last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReputationView {
+    /// This node.
+    pub peer: PeerId,
+    /// Sum of all ledger weights (10^12 = all trust).
+    pub total_weight: u64,
+    /// Peers with a positive score.
+    pub ranked_peers: usize,
+    /// The best scored peers, best first.
+    pub top: Vec<ScoreRow>,
+}
+
+/// One peer's score in a [`ReputationView`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRow {
+    /// The peer.
+    pub peer: PeerId,
+    /// 1 = best.
+    pub rank: usize,
+    /// Its share of all trust, in [0, 1].
+    pub score: f64,
+    /// Its ledger weight (10^12 = all trust).
+    pub weight: u64,
+    /// Whether it seeds the computation (a super node).
+    pub pre_trusted: bool,
+}

@@ -34,6 +34,8 @@ pub struct NodeConfig {
     pub wasm: micro_wasm_runtime::RuntimeConfig,
     /// Deploys from source: fetch and build limits.
     pub source: crate::source::SourceConfig,
+    /// Reputation: the model and how often it is recomputed.
+    pub reputation: crate::reputation::ReputationConfig,
 }
 
 impl Default for NodeConfig {
@@ -48,6 +50,7 @@ impl Default for NodeConfig {
             events: crate::events::EventsConfig::default(),
             wasm: micro_wasm_runtime::RuntimeConfig::new(""),
             source: crate::source::SourceConfig::default(),
+            reputation: crate::reputation::ReputationConfig::default(),
         }
     }
 }

@@ -81,4 +81,7 @@ pub enum NodeError {
     /// The wasm runtime could not start.
     #[error("cannot start the wasm runtime: {0}")]
     Wasm(#[from] micro_wasm_runtime::RuntimeError),
+    /// The reputation store could not be opened.
+    #[error(transparent)]
+    Reputation(#[from] crate::reputation::ReputationError),
 }

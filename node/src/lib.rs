@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod identity;
 mod node;
 pub mod registry;
+pub mod reputation;
 pub mod services;
 pub mod source;
 pub mod wasm;

@@ -19,6 +19,7 @@ use crate::credential::Credential;
 use crate::data_dir::DataDir;
 use crate::events::{EventStore, Events, EventsError};
 use crate::registry::GOSSIP_TOPIC;
+use crate::reputation::{NodeReputation, REPUTATION_TOPIC};
 use crate::services::Services;
 use crate::wasm::{NodeHost, Wasm};
 use crate::{NodeError, control, gateway};
@@ -31,6 +32,7 @@ pub struct RunningNode {
     broker: Broker,
     events: Events,
     wasm: Wasm,
+    reputation: NodeReputation,
     data_dir: DataDir,
     control_addr: SocketAddr,
     gateway_addr: Option<SocketAddr>,
@@ -57,6 +59,7 @@ async fn pump_inbound(
     services: Services,
     broker: Broker,
     events: Events,
+    reputation: NodeReputation,
     mut inbound: mpsc::Receiver<Inbound>,
 ) {
     while let Some(item) = inbound.recv().await {
@@ -71,6 +74,9 @@ async fn pump_inbound(
             }
             Inbound::Gossip(message) if Events::owns(&message.topic) => {
                 events.on_gossip(message).await
+            }
+            Inbound::Gossip(message) if NodeReputation::owns(&message.topic) => {
+                reputation.on_gossip(message).await
             }
             Inbound::Gossip(message) => services.on_gossip(message).await,
             Inbound::Sync {
@@ -127,6 +133,7 @@ impl RunningNode {
         let store =
             Arc::new(EventStore::open(&db, config.events.store).map_err(EventsError::from)?);
 
+        let role = config.overlay.role;
         let (overlay, inbound, overlay_task) = micro_overlay::spawn(key.clone(), config.overlay)?;
         let listen_addrs =
             match tokio::time::timeout(config.control.listen_timeout, overlay.listening()).await {
@@ -137,6 +144,20 @@ impl RunningNode {
                 }
             };
         overlay.subscribe_topic(GOSSIP_TOPIC).await?;
+        overlay.subscribe_topic(REPUTATION_TOPIC).await?;
+        let reputation = match NodeReputation::open(
+            &db,
+            overlay.clone(),
+            key.clone(),
+            role,
+            config.reputation.clone(),
+        ) {
+            Ok(reputation) => reputation,
+            Err(e) => {
+                overlay.shutdown().await;
+                return Err(e.into());
+            }
+        };
         let (stop, stop_rx) = watch::channel(false);
         let events = Events::new(
             overlay.clone(),
@@ -198,8 +219,10 @@ impl RunningNode {
                 services.clone(),
                 broker.clone(),
                 events.clone(),
+                reputation.clone(),
                 inbound,
             )),
+            tokio::spawn(reputation.clone().run(stop_rx.clone())),
             tokio::spawn(events.clone().run_upkeep(stop_rx.clone())),
             tokio::spawn(heartbeat(
                 services.clone(),
@@ -215,6 +238,7 @@ impl RunningNode {
                     events: events.clone(),
                     config: config.control.clone(),
                     wasm: wasm.clone(),
+                    reputation: reputation.clone(),
                     stop: stop_rx.clone(),
                 },
                 credential.clone(),
@@ -242,6 +266,7 @@ impl RunningNode {
             broker,
             events,
             wasm,
+            reputation,
             data_dir,
             control_addr,
             gateway_addr,
@@ -276,6 +301,11 @@ impl RunningNode {
     /// The wasm services.
     pub fn wasm(&self) -> &Wasm {
         &self.wasm
+    }
+
+    /// The node's reputation.
+    pub fn reputation(&self) -> &NodeReputation {
+        &self.reputation
     }
 
     /// The node's identity.

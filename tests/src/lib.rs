@@ -75,6 +75,9 @@ pub fn node_config(data_dir: &Path, overlay: OverlayConfig) -> NodeConfig {
     config.events.limits = test_event_limits();
     // A small instance pool: tests run many nodes in one process.
     config.wasm.max_instances = 32;
+    // Reputation rounds often, and peers mature in a second instead of a week.
+    config.reputation.interval = Duration::from_millis(300);
+    config.reputation.model.trust.maturity_ms = 1_000;
     config
 }
 

@@ -4,6 +4,7 @@
 mod auth;
 mod broker_routes;
 mod events_routes;
+mod reputation_routes;
 mod routes;
 mod service_routes;
 mod wasm_routes;
@@ -35,6 +36,7 @@ pub(crate) struct AppState {
     pub events: Events,
     pub config: ControlConfig,
     pub wasm: crate::wasm::Wasm,
+    pub reputation: crate::reputation::NodeReputation,
     /// Turns true at shutdown: long-lived responses (subscriptions) end then.
     pub stop: watch::Receiver<bool>,
 }
@@ -71,6 +73,7 @@ fn router(state: AppState, credential: Credential) -> Router {
         .merge(service_routes::routes())
         .merge(broker_routes::routes())
         .merge(events_routes::routes())
+        .merge(reputation_routes::routes())
         .merge(wasm_routes::routes(
             state.wasm.runtime().config().max_component_bytes,
         ))
