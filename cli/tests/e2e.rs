@@ -249,7 +249,11 @@ fn an_unreachable_bootstrap_leaves_the_node_running_and_retrying() -> Result<()>
         "/ip4/127.0.0.1/tcp/{port}/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
     );
     let mut node = start(dir.path(), &["--bootstrap", &nobody])?;
-    node.wait_line(Stream::Stderr, "dialling 1 bootstrap node(s) again", START)?;
+    node.wait_line(
+        Stream::Stderr,
+        "dialled 1 of 1 bootstrap node(s) again",
+        START,
+    )?;
     let id = cli_json(bin(), dir.path(), &["id", "--json"])?;
     ensure!(
         id["joined"] == false && id["connected_peers"] == 0,

@@ -2,7 +2,10 @@
 
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{StreamProtocol, connection_limits, gossipsub, identify, kad, ping, request_response};
+use libp2p::{
+    StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, ping,
+    request_response,
+};
 
 use crate::config::{KadMode, OverlayConfig, non_zero};
 use crate::{peer_exchange, rpc, sync};
@@ -16,6 +19,10 @@ pub const IDENTIFY_PROTOCOL_VERSION: &str = "/micro/1.0.0";
 /// Every protocol of a Micro node, driven by the overlay actor.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    /// Refuses connections to and from blocked peers and closes theirs when they are blocked.
+    /// First, so a blocked peer's connection is refused before any other protocol (or the
+    /// connection limits) sets up state for it.
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// Refuses connections beyond the configured limits before they cost anything.
     pub limits: connection_limits::Behaviour,
     /// Exchanges listen addresses, supported protocols and the role (agent version).
@@ -30,8 +37,12 @@ pub(crate) struct Behaviour {
     pub peers: request_response::Behaviour<peer_exchange::Codec>,
     /// `/micro/rpc/1.0.0`: calls to services.
     pub rpc: request_response::Behaviour<rpc::Codec>,
-    /// State sync (`/micro/events-sync/1.0.0`, ...): opaque bounded frames for the node.
+    /// Events backfill (`/micro/events-sync/1.0.0`): opaque bounded frames for the node.
     pub sync: request_response::Behaviour<sync::BytesCodec>,
+    /// Ledger anti-entropy (`/micro/ledger-sync/1.0.0`). One behaviour per sync protocol:
+    /// request-response negotiates the first protocol of its list both sides support, so a
+    /// shared behaviour would send every request on the first protocol.
+    pub ledger_sync: request_response::Behaviour<sync::BytesCodec>,
 }
 
 /// Gossipsub message id: SHA-256 of topic and payload, so the same content published twice
@@ -121,19 +132,27 @@ impl Behaviour {
                 .with_max_concurrent_streams(non_zero(config.rpc.max_concurrent_streams).get()),
         );
 
-        let sync = request_response::Behaviour::with_codec(
-            sync::BytesCodec::new(
-                config.sync.max_request_bytes,
-                config.sync.max_response_bytes,
-            ),
-            sync::PROTOCOLS.map(|p| (p, request_response::ProtocolSupport::Full)),
-            request_response::Config::default()
-                .with_request_timeout(config.sync.timeout)
-                .with_max_concurrent_streams(non_zero(config.sync.max_concurrent_streams).get()),
-        );
+        let sync_behaviour = |protocol| {
+            request_response::Behaviour::with_codec(
+                sync::BytesCodec::new(
+                    config.sync.max_request_bytes,
+                    config.sync.max_response_bytes,
+                ),
+                [(protocol, request_response::ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(config.sync.timeout)
+                    .with_max_concurrent_streams(
+                        non_zero(config.sync.max_concurrent_streams).get(),
+                    ),
+            )
+        };
+        let sync = sync_behaviour(sync::EVENTS_SYNC);
+        let ledger_sync = sync_behaviour(sync::LEDGER_SYNC);
 
         Ok(Self {
+            blocked: allow_block_list::Behaviour::default(),
             sync,
+            ledger_sync,
             rpc,
             limits,
             identify,

@@ -33,7 +33,8 @@ pub struct OverlayConfig {
     pub bootstrap: Vec<BootstrapAddr>,
     /// Kademlia mode; `Server` is forced for super nodes.
     pub kad_mode: KadMode,
-    /// Connection limits (super nodes get [`ConnectionLimitsConfig::super_node`]).
+    /// Connection limits and the bound of the peer block list (super nodes get
+    /// [`ConnectionLimitsConfig::super_node`]).
     pub limits: ConnectionLimitsConfig,
     /// Peer-exchange protocol bounds.
     pub peer_exchange: PeerExchangeConfig,
@@ -131,7 +132,8 @@ impl OverlayConfig {
     }
 }
 
-/// Connection limits enforced by libp2p's `connection_limits` behaviour.
+/// Connection limits enforced by libp2p's `connection_limits` behaviour, and the size bound
+/// of the peer block list ([`crate::Overlay::block_peer`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimitsConfig {
     /// Most established connections in total.
@@ -142,7 +144,14 @@ pub struct ConnectionLimitsConfig {
     pub max_pending_incoming: u32,
     /// Most outgoing connections still in the handshake.
     pub max_pending_outgoing: u32,
+    /// Most peers the block list holds; blocking one more fails with
+    /// [`crate::OverlayError::BlockListFull`]. Each entry costs a `PeerId` (about 80 bytes).
+    pub max_blocked_peers: usize,
 }
+
+/// Default bound of the block list: far more misbehaving peers than an operator blocks by
+/// hand, and enough for a simulation to partition a few thousand nodes.
+const DEFAULT_MAX_BLOCKED_PEERS: usize = 4096;
 
 impl Default for ConnectionLimitsConfig {
     fn default() -> Self {
@@ -151,6 +160,7 @@ impl Default for ConnectionLimitsConfig {
             max_established_per_peer: 2,
             max_pending_incoming: 32,
             max_pending_outgoing: 64,
+            max_blocked_peers: DEFAULT_MAX_BLOCKED_PEERS,
         }
     }
 }
@@ -163,6 +173,7 @@ impl ConnectionLimitsConfig {
             max_established_per_peer: 2,
             max_pending_incoming: 256,
             max_pending_outgoing: 256,
+            max_blocked_peers: DEFAULT_MAX_BLOCKED_PEERS,
         }
     }
 }

@@ -61,4 +61,20 @@ pub enum OverlayError {
         /// What was wrong.
         source: PeerExchangeError,
     },
+    /// The peer is in this node's block list: no connection to or from it is allowed until
+    /// [`crate::Overlay::unblock_peer`].
+    #[error("peer {peer} is blocked")]
+    PeerBlocked {
+        /// The blocked peer.
+        peer: PeerId,
+    },
+    /// The block list already holds its configured maximum
+    /// (`OverlayConfig::limits.max_blocked_peers`); unblock a peer first or raise the bound.
+    #[error("cannot block {peer}: the block list is full ({limit} peers)")]
+    BlockListFull {
+        /// The peer that was not blocked.
+        peer: PeerId,
+        /// The configured bound.
+        limit: usize,
+    },
 }

@@ -202,6 +202,37 @@ impl Overlay {
             .await?
     }
 
+    /// Blocks `peer`: every open connection to it is closed (each close is reported as usual,
+    /// ending in [`crate::OverlayEvent::PeerDisconnected`]), and until
+    /// [`unblock_peer`](Self::unblock_peer) no connection to or from it is allowed:
+    /// [`dial`](Self::dial) (with its `/p2p/`) and [`ask_peers`](Self::ask_peers) fail with
+    /// [`OverlayError::PeerBlocked`], RPC and sync requests fail at once with
+    /// [`RpcFailure::Dial`], its inbound connections are dropped right after the handshake,
+    /// and the overlay's own upkeep (bootstrap retries, backbone, Kademlia, gossipsub explicit
+    /// peers) stops trying it. The peer itself may briefly see its dial succeed before the
+    /// connection closes. Gossip it published still arrives if another connected peer relays
+    /// it: the block list cuts connections, it does not filter content.
+    ///
+    /// Blocking a blocked peer succeeds and changes nothing. Fails with
+    /// [`OverlayError::BlockListFull`] when the list already holds
+    /// `OverlayConfig::limits.max_blocked_peers` peers.
+    pub async fn block_peer(&self, peer: PeerId) -> Result<(), OverlayError> {
+        self.ask(|reply| Command::BlockPeer { peer, reply }).await?
+    }
+
+    /// Removes `peer` from the block list (a no-op if it was not blocked). Does not dial it:
+    /// the connection comes back through an explicit [`dial`](Self::dial), the peer dialling
+    /// this node, or the overlay's normal upkeep (bootstrap retries while alone, backbone
+    /// upkeep on super nodes, Kademlia queries).
+    pub async fn unblock_peer(&self, peer: PeerId) -> Result<(), OverlayError> {
+        self.ask(|reply| Command::UnblockPeer { peer, reply }).await
+    }
+
+    /// The peers in the block list, sorted. At most `OverlayConfig::limits.max_blocked_peers`.
+    pub async fn blocked_peers(&self) -> Result<Vec<PeerId>, OverlayError> {
+        self.ask(|reply| Command::BlockedPeers { reply }).await
+    }
+
     /// Stops listening, closes every connection and ends the actor. Returns when done (or at
     /// once if it had already stopped).
     pub async fn shutdown(&self) {

@@ -6,8 +6,9 @@
 //! nothing of wasm, tokens or HTTP.
 //!
 //! Protocols: TCP+Noise+Yamux and QUIC transports; identify (which also carries the node's
-//! [`Role`]), ping, Kademlia under [`KAD_PROTOCOL`], gossipsub, connection limits, and peer
-//! exchange ([`peer_exchange::PROTOCOL`]). [`crawl`] walks the network over peer exchange.
+//! [`Role`]), ping, Kademlia under [`KAD_PROTOCOL`], gossipsub, connection limits, a peer
+//! block list ([`Overlay::block_peer`]), and peer exchange ([`peer_exchange::PROTOCOL`]).
+//! [`crawl`] walks the network over peer exchange.
 
 mod actor;
 mod behaviour;

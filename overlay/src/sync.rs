@@ -16,8 +16,11 @@ use crate::framing::{read_frame, write_frame};
 /// Events backfill: "what do you hold of topic T beyond these cursors".
 pub const EVENTS_SYNC: StreamProtocol = StreamProtocol::new("/micro/events-sync/1.0.0");
 
+/// Ledger anti-entropy: "which accounts do you know, and send me this account's transfers".
+pub const LEDGER_SYNC: StreamProtocol = StreamProtocol::new("/micro/ledger-sync/1.0.0");
+
 /// Every sync protocol the overlay serves.
-pub const PROTOCOLS: [StreamProtocol; 1] = [EVENTS_SYNC];
+pub const PROTOCOLS: [StreamProtocol; 2] = [EVENTS_SYNC, LEDGER_SYNC];
 
 /// Bounds of the sync protocols.
 #[derive(Debug, Clone, Copy)]

@@ -12,7 +12,7 @@ use crate::behaviour::{BehaviourEvent, KAD_PROTOCOL};
 use crate::event::{Direction, OverlayEvent};
 use crate::peer_book::unix_ms;
 
-use super::{Conn, EventLoop};
+use super::{Conn, EventLoop, block};
 
 impl EventLoop {
     pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -67,6 +67,12 @@ impl EventLoop {
                     }
                 }
             }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. }
+                if block::dial_denied_by_block_list(&error) =>
+            {
+                // Dialled by address only, and the answer came from a blocked peer.
+                debug!(peer = ?peer_id, "outgoing connection refused: the peer is blocked");
+            }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 let is_bootstrap =
                     peer_id.is_some_and(|p| self.config.bootstrap.iter().any(|b| b.peer_id == p));
@@ -75,6 +81,11 @@ impl EventLoop {
                 } else {
                     debug!(peer = ?peer_id, %error, "outgoing connection failed");
                 }
+            }
+            SwarmEvent::IncomingConnectionError { peer_id, error, .. }
+                if block::listen_denied_by_block_list(&error) =>
+            {
+                debug!(peer = ?peer_id, "incoming connection refused: the peer is blocked");
             }
             SwarmEvent::IncomingConnectionError { error, .. } => {
                 debug!(%error, "incoming connection failed");
@@ -114,8 +125,6 @@ impl EventLoop {
             });
         }
         if was_alone {
-            self.bootstrap.backoff = self.config.bootstrap_backoff_min;
-            self.bootstrap.attempts = 0;
             self.start_kad_bootstrap();
         }
     }
@@ -133,7 +142,10 @@ impl EventLoop {
             BehaviourEvent::Kad(event) => self.on_kad_event(event),
             BehaviourEvent::Peers(event) => self.on_peers_event(event),
             BehaviourEvent::Rpc(event) => self.on_rpc_event(event),
-            BehaviourEvent::Sync(event) => self.on_sync_event(event),
+            BehaviourEvent::Sync(event) => self.on_sync_event(crate::sync::EVENTS_SYNC, event),
+            BehaviourEvent::LedgerSync(event) => {
+                self.on_sync_event(crate::sync::LEDGER_SYNC, event)
+            }
             BehaviourEvent::Gossipsub(event) => self.on_gossipsub_event(event),
             _ => {}
         }
@@ -142,6 +154,12 @@ impl EventLoop {
     pub(super) fn on_identified(&mut self, peer: PeerId, info: identify::Info) {
         let role = Role::from_agent_version(&info.agent_version);
         debug!(%peer, agent = %info.agent_version, ?role, "identified");
+        // The bootstrap backoff starts over once a peer has talked to us, not when a
+        // connection opens: a remote that blocks us (or is at its connection limit) completes
+        // the handshake and drops the connection at once, and resetting on that would retry
+        // it every maintenance tick forever.
+        self.bootstrap.backoff = self.config.bootstrap_backoff_min;
+        self.bootstrap.attempts = 0;
         let listen: Vec<Multiaddr> = info
             .listen_addrs
             .iter()

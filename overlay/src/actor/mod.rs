@@ -4,6 +4,7 @@
 //! and [`OverlayEvent`]s, keeps a peer node joined (bootstrap with backoff) and keeps a super
 //! node in the backbone mesh.
 
+mod block;
 mod events;
 mod gossip;
 mod peers;
@@ -43,6 +44,9 @@ use self::rpc::PendingAnswer;
 
 /// How often the actor checks its timers (bootstrap retry, backbone upkeep).
 const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
+
+/// Where the answer to an outbound sync request goes.
+type SyncReply = oneshot::Sender<Result<Vec<u8>, RpcFailure>>;
 
 /// A request to the actor; each carries its own reply channel.
 #[derive(Debug)]
@@ -116,6 +120,17 @@ pub(crate) enum Command {
         request: Vec<u8>,
         reply: oneshot::Sender<Result<Vec<u8>, RpcFailure>>,
     },
+    BlockPeer {
+        peer: PeerId,
+        reply: oneshot::Sender<Result<(), OverlayError>>,
+    },
+    UnblockPeer {
+        peer: PeerId,
+        reply: oneshot::Sender<()>,
+    },
+    BlockedPeers {
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -171,7 +186,7 @@ pub(crate) struct EventLoop {
     /// Inbound RPCs the node is working on: each resolves to the response to send.
     answering: FuturesUnordered<PendingAnswer>,
     /// Outbound sync requests awaiting their response.
-    pending_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, RpcFailure>>>,
+    pending_sync: HashMap<(libp2p::StreamProtocol, OutboundRequestId), SyncReply>,
     /// Inbound sync requests the node is working on.
     answering_sync: FuturesUnordered<self::sync::PendingSync>,
     /// Provider lookups: the providers found so far and who waits for them.
@@ -283,6 +298,14 @@ fn ensure_tcp_port_free(addr: &Multiaddr) -> Result<(), OverlayError> {
     }
 }
 
+/// The peer a multiaddr names in its trailing `/p2p/` component, if any.
+fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    match addr.iter().last() {
+        Some(Protocol::P2p(peer)) => Some(peer),
+        _ => None,
+    }
+}
+
 impl EventLoop {
     /// Runs until shutdown is asked for or every handle is dropped.
     pub(crate) async fn run(mut self) {
@@ -308,8 +331,8 @@ impl EventLoop {
                 Some((request_id, response, channel)) = self.answering.next(), if !self.answering.is_empty() => {
                     self.send_rpc_response(&request_id, response, channel);
                 }
-                Some((answer, channel)) = self.answering_sync.next(), if !self.answering_sync.is_empty() => {
-                    self.send_sync_answer(answer, channel);
+                Some((protocol, answer, channel)) = self.answering_sync.next(), if !self.answering_sync.is_empty() => {
+                    self.send_sync_answer(protocol, answer, channel);
                 }
                 _ = tick.tick() => self.maintain(),
                 _ = walk.tick() => self.random_walk(),
@@ -381,6 +404,10 @@ impl EventLoop {
                     let _ = reply.send(Ok(self.local_peer_list(usize::MAX)));
                     return;
                 }
+                if self.is_blocked(&peer) {
+                    let _ = reply.send(Err(OverlayError::PeerBlocked { peer }));
+                    return;
+                }
                 if let Some(node) = self.book.get(&peer) {
                     addrs.extend(node.addrs.iter().cloned());
                 }
@@ -399,14 +426,26 @@ impl EventLoop {
                     .insert(id, (peer, PendingAsk::Caller(reply)));
             }
             Command::Dial { addr, reply } => {
-                let result = self
-                    .swarm
-                    .dial(addr.clone())
-                    .map_err(|e| OverlayError::Dial {
-                        addr,
-                        reason: e.to_string(),
-                    });
+                let result = self.swarm.dial(addr.clone()).map_err(|e| {
+                    match (block::dial_denied_by_block_list(&e), peer_of(&addr)) {
+                        (true, Some(peer)) => OverlayError::PeerBlocked { peer },
+                        _ => OverlayError::Dial {
+                            addr,
+                            reason: block::describe_dial_error(&e),
+                        },
+                    }
+                });
                 let _ = reply.send(result);
+            }
+            Command::BlockPeer { peer, reply } => {
+                let _ = reply.send(self.block_peer(peer));
+            }
+            Command::UnblockPeer { peer, reply } => {
+                self.unblock_peer(peer);
+                let _ = reply.send(());
+            }
+            Command::BlockedPeers { reply } => {
+                let _ = reply.send(self.blocked_peers());
             }
             Command::Rpc {
                 peer,

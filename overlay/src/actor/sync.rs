@@ -14,10 +14,24 @@ use crate::sync::SyncResponder;
 
 /// An inbound sync request being handled: resolves to the node's answer (`None` if it gave
 /// none in time: the stream is reset) and the stream to answer on.
-pub(super) type PendingSync =
-    Pin<Box<dyn Future<Output = (Option<Vec<u8>>, ResponseChannel<Vec<u8>>)> + Send>>;
+pub(super) type PendingSync = Pin<
+    Box<dyn Future<Output = (StreamProtocol, Option<Vec<u8>>, ResponseChannel<Vec<u8>>)> + Send>,
+>;
 
 impl EventLoop {
+    /// The behaviour serving `protocol` (one of [`crate::sync::PROTOCOLS`]).
+    fn sync_behaviour(
+        &mut self,
+        protocol: &StreamProtocol,
+    ) -> &mut request_response::Behaviour<crate::sync::BytesCodec> {
+        let behaviour = self.swarm.behaviour_mut();
+        if *protocol == crate::sync::LEDGER_SYNC {
+            &mut behaviour.ledger_sync
+        } else {
+            &mut behaviour.sync
+        }
+    }
+
     pub(super) fn send_sync(
         &mut self,
         protocol: StreamProtocol,
@@ -34,16 +48,17 @@ impl EventLoop {
             .get(&peer)
             .map(|n| n.addrs.clone())
             .unwrap_or_default();
-        let id = self.swarm.behaviour_mut().sync.send_request_with_addresses(
+        let id = self.sync_behaviour(&protocol).send_request_with_addresses(
             &peer,
-            (protocol, request),
+            (protocol.clone(), request),
             addrs,
         );
-        self.pending_sync.insert(id, reply);
+        self.pending_sync.insert((protocol, id), reply);
     }
 
     pub(super) fn on_sync_event(
         &mut self,
+        lane: StreamProtocol,
         event: request_response::Event<(StreamProtocol, Vec<u8>), Vec<u8>>,
     ) {
         use request_response::{Event, Message};
@@ -60,7 +75,7 @@ impl EventLoop {
             } => {
                 let (tx, rx) = oneshot::channel();
                 let inbound = Inbound::Sync {
-                    protocol,
+                    protocol: protocol.clone(),
                     peer,
                     request,
                     responder: SyncResponder { tx },
@@ -73,7 +88,7 @@ impl EventLoop {
                                 .await
                                 .ok()
                                 .and_then(Result::ok);
-                            (answer, channel)
+                            (protocol, answer, channel)
                         }));
                     }
                     // Dropping the channel resets the stream: the asker retries elsewhere.
@@ -91,7 +106,7 @@ impl EventLoop {
                     },
                 ..
             } => {
-                if let Some(reply) = self.pending_sync.remove(&request_id) {
+                if let Some(reply) = self.pending_sync.remove(&(lane, request_id)) {
                     let _ = reply.send(Ok(response));
                 }
             }
@@ -103,7 +118,7 @@ impl EventLoop {
             } => {
                 debug!(%peer, %error, "sync request failed");
                 let failure = RpcFailure::of(peer, error);
-                if let Some(reply) = self.pending_sync.remove(&request_id) {
+                if let Some(reply) = self.pending_sync.remove(&(lane, request_id)) {
                     let _ = reply.send(Err(failure));
                 }
             }
@@ -116,15 +131,14 @@ impl EventLoop {
 
     pub(super) fn send_sync_answer(
         &mut self,
+        protocol: StreamProtocol,
         answer: Option<Vec<u8>>,
         channel: ResponseChannel<Vec<u8>>,
     ) {
         match answer {
             Some(answer) => {
                 if self
-                    .swarm
-                    .behaviour_mut()
-                    .sync
+                    .sync_behaviour(&protocol)
                     .send_response(channel, answer)
                     .is_err()
                 {

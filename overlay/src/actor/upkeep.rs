@@ -13,8 +13,13 @@ use crate::{Role, proto};
 use super::{EventLoop, PendingAsk};
 
 impl EventLoop {
-    pub(super) fn dial_bootstrap_nodes(&mut self) {
+    /// Dials every bootstrap node that is not blocked; returns how many dials started.
+    pub(super) fn dial_bootstrap_nodes(&mut self) -> usize {
+        let mut started = 0;
         for boot in self.config.bootstrap.clone() {
+            if self.skip_blocked(&boot.peer_id, "bootstrap") {
+                continue;
+            }
             let addr_without_p2p: Multiaddr = boot
                 .addr
                 .iter()
@@ -28,10 +33,12 @@ impl EventLoop {
                 .addresses(vec![addr_without_p2p])
                 .condition(PeerCondition::DisconnectedAndNotDialing)
                 .build();
-            if let Err(e) = self.swarm.dial(opts) {
-                debug!(peer = %boot.peer_id, error = %e, "bootstrap dial not started");
+            match self.swarm.dial(opts) {
+                Ok(()) => started += 1,
+                Err(e) => debug!(peer = %boot.peer_id, error = %e, "bootstrap dial not started"),
             }
         }
+        started
     }
 
     pub(super) fn maintain(&mut self) {
@@ -40,13 +47,15 @@ impl EventLoop {
         if alone && !self.config.bootstrap.is_empty() && now >= self.bootstrap.next_attempt {
             self.bootstrap.attempts += 1;
             let retry_in = self.bootstrap.backoff;
+            // Blocked bootstrap nodes are skipped; the backoff still grows, so a node whose
+            // every bootstrap node is blocked retries (cheaply) at the slowest pace.
+            let dialled = self.dial_bootstrap_nodes();
             warn!(
                 attempt = self.bootstrap.attempts,
                 retry_in_secs = retry_in.as_secs_f32(),
-                "no peer connected; dialling {} bootstrap node(s) again",
+                "no peer connected; dialled {dialled} of {} bootstrap node(s) again",
                 self.config.bootstrap.len()
             );
-            self.dial_bootstrap_nodes();
             self.bootstrap.next_attempt = now + retry_in;
             self.bootstrap.backoff = (retry_in * 2).min(self.config.bootstrap_backoff_max);
             self.emit(OverlayEvent::Alone { retry_in });
@@ -76,7 +85,7 @@ impl EventLoop {
                 );
                 self.pending_asks
                     .insert(id, (node.peer_id, PendingAsk::Backbone));
-            } else if !node.addrs.is_empty() {
+            } else if !node.addrs.is_empty() && !self.skip_blocked(&node.peer_id, "backbone") {
                 debug!(peer = %node.peer_id, "dialling super node to keep the backbone meshed");
                 let opts = DialOpts::peer_id(node.peer_id)
                     .addresses(node.addrs.clone())
