@@ -96,6 +96,11 @@ pub struct RunArgs {
     /// Accept `deploy … --on <this node>` from this peer (repeatable; default: from none).
     #[arg(long = "allow-deploy-from", value_name = "PEER_ID")]
     pub allow_deploy_from: Vec<micro_overlay::PeerId>,
+
+    /// The ledger's genesis (JSON: network_name, treasury, accounts); default: the built-in
+    /// local development network. Every node of a network needs the same one.
+    #[arg(long, value_name = "FILE")]
+    pub genesis: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -113,6 +118,7 @@ impl RunArgs {
             || self.build_cargo_home.is_some()
             || self.build_offline
             || !self.allow_deploy_from.is_empty()
+            || self.genesis.is_some()
     }
 }
 
@@ -240,6 +246,12 @@ pub enum Command {
         #[arg(short = 'n', long, default_value_t = 100)]
         lines: usize,
     },
+    /// The token ledger: balances, history, transfers from this node's account.
+    Ledger {
+        /// What to do.
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Reputation: the scores this node computes, or why one peer scores what it does.
     Reputation {
         /// A peer id; without one, the best scored peers.
@@ -278,6 +290,38 @@ pub enum Command {
 }
 
 /// `events` commands.
+/// `micro-node ledger …`.
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// This node's account (its identity key): works without a running node (creating the
+    /// identity if the data dir has none), so a genesis file can name it before the first start.
+    Account,
+    /// An account's balance (this node's without one). Accounts are 64 hex digits or a peer id.
+    Balance {
+        /// The account.
+        account: Option<String>,
+    },
+    /// An account's latest transfers, newest first, with their standing: final (acked by more
+    /// than 2/3 of the reputation weight), pending, held or void.
+    History {
+        /// The account (this node's without one).
+        account: Option<String>,
+        /// Most transfers shown.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Pay from this node's account.
+    Transfer {
+        /// The recipient: 64 hex digits or a peer id.
+        to: String,
+        /// Tokens to move.
+        amount: u64,
+        /// A note for the recipient.
+        #[arg(long, default_value = "")]
+        memo: String,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
     /// Publish an event: stored durably on this node before the command returns, then

@@ -56,6 +56,7 @@ pub fn node_config(
     config.source.cargo_home = run.build_cargo_home;
     config.source.offline_dependencies = run.build_offline;
     config.source.remote_deployers = run.allow_deploy_from;
+    config.ledger.genesis = run.genesis;
     config
 }
 

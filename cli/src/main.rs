@@ -5,6 +5,7 @@ mod client;
 mod daemon;
 mod deploy;
 mod events;
+mod ledger;
 mod query;
 mod render;
 mod wasm;
@@ -50,6 +51,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .unwrap_or_else(micro_node::default_data_dir);
     match cli.command {
         None => daemon::run(daemon::node_config(data_dir, cli.control, cli.run)).await,
+        Some(args::Command::Ledger {
+            command: args::LedgerCommand::Account,
+        }) if !cli.run.any_given() => ledger::account(&data_dir, cli.json),
         Some(_) if cli.run.any_given() => anyhow::bail!(
             "--super, --listen, --bootstrap, --kad-mode, --discovery-interval, --gateway and the --build/--source options apply when running a node, not with a command"
         ),

@@ -217,6 +217,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
             build: false,
         } => crate::wasm::logs(client, &name, follow, lines, json).await,
         Command::Kill { name } => crate::wasm::kill(client, &name, json).await,
+        Command::Ledger { command } => crate::ledger::run(client, command, json).await,
         Command::Reputation { peer: None } => {
             let view: ReputationView = client.get("/reputation", &[], QUICK).await?;
             if json {

@@ -376,3 +376,62 @@ pub struct ScoreRow {
     /// Whether it seeds the computation (a super node).
     pub pre_trusted: bool,
 }
+
+/// `GET /v1/ledger/balance`: one account's standing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BalanceView {
+    /// The account (hex ed25519 key).
+    pub account: String,
+    /// Its balance.
+    pub balance: u64,
+    /// Its next transfer's seq.
+    pub next_seq: u64,
+    /// The seq from which it is frozen for equivocating, if it is.
+    pub frozen_from: Option<u64>,
+    /// Whether it is this node's account.
+    pub own: bool,
+    /// The network (genesis hash, hex).
+    pub network: String,
+}
+
+/// `GET /v1/ledger/balance` and `/v1/ledger/history` query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountQuery {
+    /// A hex account or a peer id; this node's account if absent.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Most history entries.
+    #[serde(default = "default_history")]
+    pub limit: usize,
+}
+
+fn default_history() -> usize {
+    20
+}
+
+/// `POST /v1/ledger/transfers`: pay from this node's account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferBody {
+    /// The recipient: a hex account or a peer id.
+    pub to: String,
+    /// Tokens to move.
+    pub amount: u64,
+    /// A note for the recipient (at most 256 bytes).
+    #[serde(default)]
+    pub memo: String,
+}
+
+/// What `POST /v1/ledger/transfers` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferReply {
+    /// The transfer id (hex).
+    pub id: String,
+    /// Its seq in this node's account.
+    pub seq: u64,
+    /// The recipient account.
+    pub to: String,
+    /// The amount.
+    pub amount: u64,
+    /// This node's balance after it.
+    pub balance: u64,
+}

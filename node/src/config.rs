@@ -36,6 +36,8 @@ pub struct NodeConfig {
     pub source: crate::source::SourceConfig,
     /// Reputation: the model and how often it is recomputed.
     pub reputation: crate::reputation::ReputationConfig,
+    /// The token ledger: genesis and anti-entropy.
+    pub ledger: crate::ledger::LedgerConfig,
 }
 
 impl Default for NodeConfig {
@@ -51,6 +53,7 @@ impl Default for NodeConfig {
             wasm: micro_wasm_runtime::RuntimeConfig::new(""),
             source: crate::source::SourceConfig::default(),
             reputation: crate::reputation::ReputationConfig::default(),
+            ledger: crate::ledger::LedgerConfig::default(),
         }
     }
 }

@@ -84,4 +84,7 @@ pub enum NodeError {
     /// The reputation store could not be opened.
     #[error(transparent)]
     Reputation(#[from] crate::reputation::ReputationError),
+    /// The ledger could not be opened (genesis, database).
+    #[error("cannot start the ledger: {0}")]
+    Ledger(#[from] crate::ledger::NodeLedgerError),
 }

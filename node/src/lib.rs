@@ -14,6 +14,7 @@ mod error;
 pub mod events;
 pub mod gateway;
 pub mod identity;
+pub mod ledger;
 mod node;
 pub mod registry;
 pub mod reputation;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use micro_overlay::sync::EVENTS_SYNC;
+use micro_overlay::sync::{EVENTS_SYNC, LEDGER_SYNC};
 use micro_overlay::{Inbound, Multiaddr, Overlay, PeerId};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -18,6 +18,7 @@ use crate::config::{NodeConfig, ServicesConfig};
 use crate::credential::Credential;
 use crate::data_dir::DataDir;
 use crate::events::{EventStore, Events, EventsError};
+use crate::ledger::{LEDGER_TOPIC, NodeLedger};
 use crate::registry::GOSSIP_TOPIC;
 use crate::reputation::{NodeReputation, REPUTATION_TOPIC};
 use crate::services::Services;
@@ -33,6 +34,7 @@ pub struct RunningNode {
     events: Events,
     wasm: Wasm,
     reputation: NodeReputation,
+    ledger: NodeLedger,
     data_dir: DataDir,
     control_addr: SocketAddr,
     gateway_addr: Option<SocketAddr>,
@@ -60,6 +62,7 @@ async fn pump_inbound(
     broker: Broker,
     events: Events,
     reputation: NodeReputation,
+    ledger: NodeLedger,
     mut inbound: mpsc::Receiver<Inbound>,
 ) {
     while let Some(item) = inbound.recv().await {
@@ -78,6 +81,9 @@ async fn pump_inbound(
             Inbound::Gossip(message) if NodeReputation::owns(&message.topic) => {
                 reputation.on_gossip(message).await
             }
+            Inbound::Gossip(message) if NodeLedger::owns(&message.topic) => {
+                ledger.on_gossip(message).await
+            }
             Inbound::Gossip(message) => services.on_gossip(message).await,
             Inbound::Sync {
                 protocol,
@@ -85,6 +91,12 @@ async fn pump_inbound(
                 request,
                 responder,
             } if protocol == EVENTS_SYNC => events.spawn_serve_sync(peer, request, responder),
+            Inbound::Sync {
+                protocol,
+                peer,
+                request,
+                responder,
+            } if protocol == LEDGER_SYNC => ledger.spawn_serve_sync(peer, request, responder),
             // Other sync protocols are not served yet: dropping the responder resets the stream.
             Inbound::Sync { protocol, peer, .. } => {
                 tracing::debug!(%peer, %protocol, "sync request refused: not served yet");
@@ -145,6 +157,7 @@ impl RunningNode {
             };
         overlay.subscribe_topic(GOSSIP_TOPIC).await?;
         overlay.subscribe_topic(REPUTATION_TOPIC).await?;
+        overlay.subscribe_topic(LEDGER_TOPIC).await?;
         let reputation = match NodeReputation::open(
             &db,
             overlay.clone(),
@@ -153,6 +166,19 @@ impl RunningNode {
             config.reputation.clone(),
         ) {
             Ok(reputation) => reputation,
+            Err(e) => {
+                overlay.shutdown().await;
+                return Err(e.into());
+            }
+        };
+        let ledger = match NodeLedger::open(
+            &db,
+            overlay.clone(),
+            key.clone(),
+            reputation.clone(),
+            config.ledger.clone(),
+        ) {
+            Ok(ledger) => ledger,
             Err(e) => {
                 overlay.shutdown().await;
                 return Err(e.into());
@@ -220,9 +246,11 @@ impl RunningNode {
                 broker.clone(),
                 events.clone(),
                 reputation.clone(),
+                ledger.clone(),
                 inbound,
             )),
             tokio::spawn(reputation.clone().run(stop_rx.clone())),
+            tokio::spawn(ledger.clone().run_sync(stop_rx.clone())),
             tokio::spawn(events.clone().run_upkeep(stop_rx.clone())),
             tokio::spawn(heartbeat(
                 services.clone(),
@@ -239,6 +267,7 @@ impl RunningNode {
                     config: config.control.clone(),
                     wasm: wasm.clone(),
                     reputation: reputation.clone(),
+                    ledger: ledger.clone(),
                     stop: stop_rx.clone(),
                 },
                 credential.clone(),
@@ -267,6 +296,7 @@ impl RunningNode {
             events,
             wasm,
             reputation,
+            ledger,
             data_dir,
             control_addr,
             gateway_addr,
@@ -306,6 +336,11 @@ impl RunningNode {
     /// The node's reputation.
     pub fn reputation(&self) -> &NodeReputation {
         &self.reputation
+    }
+
+    /// The node's token ledger.
+    pub fn ledger(&self) -> &NodeLedger {
+        &self.ledger
     }
 
     /// The node's identity.

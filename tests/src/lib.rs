@@ -78,6 +78,7 @@ pub fn node_config(data_dir: &Path, overlay: OverlayConfig) -> NodeConfig {
     // Reputation rounds often, and peers mature in a second instead of a week.
     config.reputation.interval = Duration::from_millis(300);
     config.reputation.model.trust.maturity_ms = 1_000;
+    config.ledger.sync_interval = Duration::from_millis(300);
     config
 }
 
@@ -119,14 +120,27 @@ pub async fn start_node(
 /// Starts `n` nodes on fresh data dirs: a super node, and `n - 1` peers that bootstrap from
 /// it. The data dirs live as long as the returned guards.
 pub async fn start_network(n: usize) -> Result<(Vec<tempfile::TempDir>, Vec<RunningNode>)> {
+    start_network_with(n, |_| {}).await
+}
+
+/// [`start_network`] with `adjust` applied to every node's configuration first.
+pub async fn start_network_with(
+    n: usize,
+    adjust: impl Fn(&mut NodeConfig),
+) -> Result<(Vec<tempfile::TempDir>, Vec<RunningNode>)> {
     let dirs: Vec<tempfile::TempDir> = (0..n.max(1))
         .map(|_| tempfile::tempdir())
         .collect::<Result<_, _>>()?;
-    let super_node = start_node(dirs[0].path(), Role::Super, vec![]).await?;
+    let start = |dir: &Path, role, bootstrap| {
+        let mut config = node_config(dir, overlay_config(role, bootstrap));
+        adjust(&mut config);
+        RunningNode::start(config)
+    };
+    let super_node = start(dirs[0].path(), Role::Super, vec![]).await?;
     let boot = bootstrap_addr(&super_node);
     let mut nodes = vec![super_node];
     for dir in &dirs[1..] {
-        nodes.push(start_node(dir.path(), Role::Peer, vec![boot.clone()]).await?);
+        nodes.push(start(dir.path(), Role::Peer, vec![boot.clone()]).await?);
     }
     Ok((dirs, nodes))
 }

@@ -442,7 +442,13 @@ async fn a_node_deploys_on_another_only_if_that_node_allows_it() -> Result<()> {
     let target = join(dirs[1].path(), vec![boot.peer_id()]).await?;
     let stranger = join(dirs[2].path(), Vec::new()).await?;
     eventually("both joined", Duration::from_secs(20), || async {
-        Ok(boot.overlay().connected_peers().await?.len() >= 2)
+        let knows_target = stranger
+            .overlay()
+            .known_nodes()
+            .await?
+            .iter()
+            .any(|n| n.peer_id == target.peer_id() && !n.addrs.is_empty());
+        Ok(boot.overlay().connected_peers().await?.len() >= 2 && knows_target)
     })
     .await?;
 

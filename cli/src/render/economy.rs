@@ -1,9 +1,10 @@
 //! Views of the economy: reputation scores (and, with the ledger, balances and history).
 
-use micro_node::api::ReputationView;
+use micro_node::api::{BalanceView, ReputationView};
+use micro_node::ledger::HistoryView;
 
 use super::Table;
-use super::format::short_peer;
+use super::format::{sanitize, short_peer};
 
 /// RANK, PEER, SCORE, WEIGHT (share of all weight), SEED (a super node pre-trusted by the
 /// computation); the peer ids in full, so they can be pasted into `reputation PEER`.
@@ -31,4 +32,53 @@ pub fn reputation(view: &ReputationView) -> String {
         view.ranked_peers,
         short_peer(&view.peer)
     )
+}
+
+/// An account's balance, seq and standing.
+pub fn balance(view: &BalanceView) -> String {
+    let mut out = format!(
+        "account   {}{}\nbalance   {}\nnext seq  {}\nnetwork   {}\n",
+        view.account,
+        if view.own { " (this node)" } else { "" },
+        view.balance,
+        view.next_seq,
+        &view.network[..16],
+    );
+    if let Some(seq) = view.frozen_from {
+        out.push_str(&format!(
+            "FROZEN    from seq {seq}: this account equivocated (signed two transfers with one seq)\n"
+        ));
+    }
+    out
+}
+
+/// SEQ, DIRECTION, AMOUNT, COUNTERPARTY, STATUS, MEMO.
+pub fn history(entries: &[HistoryView]) -> String {
+    if entries.is_empty() {
+        return "no transfers\n".to_owned();
+    }
+    let mut t = Table::new([
+        "SEQ",
+        "DIRECTION",
+        "AMOUNT",
+        "COUNTERPARTY",
+        "STATUS",
+        "MEMO",
+    ]);
+    for e in entries {
+        let counterparty = if e.direction == "sent" { e.to } else { e.from };
+        let status = match e.acked {
+            Some(share) => format!("{} ({:.0}% acked)", e.status, share * 100.0),
+            None => e.status.clone(),
+        };
+        t.push([
+            e.seq.to_string(),
+            e.direction.clone(),
+            e.amount.to_string(),
+            counterparty.to_string()[..16].to_owned() + "…",
+            status,
+            sanitize(&e.memo),
+        ]);
+    }
+    t.to_string()
 }

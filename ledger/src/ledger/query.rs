@@ -6,8 +6,8 @@ use std::ops::Bound;
 use crate::ledger::Ledger;
 use crate::ledger::store::{Table, corrupt, parse_account, parse_slot, parse_transfer, slot_key};
 use crate::{
-    Account, Direction, EquivocationProof, HistoryEntry, HoldReason, LedgerError, SignedTransfer,
-    Snapshot, Tokens, TransferId, TransferState, VerifiedTransfer, wire,
+    Account, Ack, Direction, EquivocationProof, HistoryEntry, HoldReason, LedgerError,
+    SignedTransfer, Snapshot, Tokens, TransferId, TransferState, VerifiedTransfer, wire,
 };
 
 impl Ledger {
@@ -112,6 +112,26 @@ impl Ledger {
             .range((start, Bound::Unbounded))
             .take(limit)
             .map(|(a, s)| (*a, s.next_seq))
+            .collect()
+    }
+
+    /// The acks stored for `id` (none once it is final here: later acks are not stored).
+    pub fn acks(&self, id: &TransferId) -> Result<Vec<Ack>, LedgerError> {
+        self.store
+            .tree(Table::Acks)
+            .scan_prefix(id.0)
+            .map(|item| {
+                let (key, value) = item?;
+                let signature: [u8; 64] = value
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt("stored ack signature is not 64 bytes"))?;
+                Ok(Ack {
+                    transfer: *id,
+                    acker: acker_of(&key)?,
+                    signature,
+                })
+            })
             .collect()
     }
 

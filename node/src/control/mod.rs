@@ -4,6 +4,7 @@
 mod auth;
 mod broker_routes;
 mod events_routes;
+mod ledger_routes;
 mod reputation_routes;
 mod routes;
 mod service_routes;
@@ -37,6 +38,7 @@ pub(crate) struct AppState {
     pub config: ControlConfig,
     pub wasm: crate::wasm::Wasm,
     pub reputation: crate::reputation::NodeReputation,
+    pub ledger: crate::ledger::NodeLedger,
     /// Turns true at shutdown: long-lived responses (subscriptions) end then.
     pub stop: watch::Receiver<bool>,
 }
@@ -74,6 +76,7 @@ fn router(state: AppState, credential: Credential) -> Router {
         .merge(broker_routes::routes())
         .merge(events_routes::routes())
         .merge(reputation_routes::routes())
+        .merge(ledger_routes::routes())
         .merge(wasm_routes::routes(
             state.wasm.runtime().config().max_component_bytes,
         ))

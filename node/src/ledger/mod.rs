@@ -1,0 +1,594 @@
+//! The node's token ledger: `micro-ledger`'s state machine on the network.
+//!
+//! New transfers, acks and equivocation proofs spread on [`LEDGER_TOPIC`] (each checked before
+//! it is forwarded: an invalid one is rejected in gossip validation and costs its forwarder
+//! reputation); anti-entropy over `/micro/ledger-sync/1.0.0` ([`sync`]) repairs what gossip
+//! missed, e.g. after a partition. Every node acks each transfer it applies; a transfer is final
+//! once its ackers hold more than 2/3 of the reputation weight this node computes.
+//!
+//! The ledger sits behind a mutex held only for one synchronous ledger operation at a time
+//! (microseconds; a recompute after an equivocation is the rare long one).
+
+mod sync;
+pub mod wire;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use libp2p::identity::{self, Keypair};
+use micro_ledger::{
+    Account, Ack, Applied, EquivocationProof, Genesis, HistoryEntry, Ledger, LedgerError,
+    ProofOutcome, SignedTransfer, Tokens, TransferStatus, Weights,
+};
+use micro_overlay::{GossipMessage, MessageAcceptance, Overlay, PeerId};
+use micro_reputation::{Penalty, Scores};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use tracing::{debug, info, warn};
+
+use crate::reputation::NodeReputation;
+
+pub use micro_ledger;
+
+/// The gossipsub topic of transfers, acks and proofs.
+pub const LEDGER_TOPIC: &str = "micro/ledger/1";
+
+/// The ledger's knobs.
+#[derive(Debug, Clone)]
+pub struct LedgerConfig {
+    /// The genesis file (JSON); `None` = the built-in local development network, whose
+    /// treasury key is public (see [`micro_ledger::Genesis::local_dev`]).
+    pub genesis: Option<PathBuf>,
+    /// How often anti-entropy asks a peer what this node misses.
+    pub sync_interval: Duration,
+    /// Longest wait for one sync answer.
+    pub sync_timeout: Duration,
+    /// Account heads per sync page.
+    pub sync_page: u32,
+    /// Most pages of heads read in one sync round (bounds a round's work).
+    pub sync_pages: u32,
+    /// Transfers per range answer.
+    pub sync_range: u32,
+    /// Largest gossip message accepted, in bytes.
+    pub max_gossip_bytes: usize,
+    /// Most items (transfers + acks + proofs) in one gossip message.
+    pub max_gossip_items: usize,
+}
+
+impl Default for LedgerConfig {
+    /// The local development genesis; sync every 5 s in pages of 256 heads (at most 64
+    /// pages a round) and ranges of 128 transfers; 64 KiB, 256-item gossip messages.
+    fn default() -> Self {
+        Self {
+            genesis: None,
+            sync_interval: Duration::from_secs(5),
+            sync_timeout: Duration::from_secs(10),
+            sync_page: 256,
+            sync_pages: 64,
+            sync_range: 128,
+            max_gossip_bytes: 64 * 1024,
+            max_gossip_items: 256,
+        }
+    }
+}
+
+/// Supply of the built-in local development network, all in its treasury at genesis.
+pub const LOCAL_DEV_SUPPLY: u64 = 1_000_000_000;
+
+/// The genesis of the built-in local development network.
+pub fn local_dev_genesis() -> Genesis {
+    Genesis::local_dev([(Genesis::local_dev_treasury(), Tokens(LOCAL_DEV_SUPPLY))])
+}
+
+/// Why the ledger could not start or a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeLedgerError {
+    /// The genesis file could not be read.
+    #[error("genesis file {path}: {source}")]
+    GenesisFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The genesis is not valid.
+    #[error("genesis: {0}")]
+    Genesis(#[from] micro_ledger::GenesisError),
+    /// The node key is not ed25519 (ledger accounts are ed25519 keys).
+    #[error("the node key is not an ed25519 key")]
+    NotEd25519,
+    /// The ledger refused or failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// The node's key as a ledger signer.
+struct NodeSigner<'a> {
+    key: &'a Keypair,
+    account: Account,
+}
+
+impl micro_ledger::Signer for NodeSigner<'_> {
+    fn account(&self) -> Account {
+        self.account
+    }
+
+    fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        let signature = self
+            .key
+            .sign(msg)
+            .expect("ed25519 signing cannot fail; the key was checked at open");
+        signature
+            .try_into()
+            .expect("an ed25519 signature is 64 bytes")
+    }
+}
+
+/// The ledger account of `peer`, if its id carries an ed25519 key.
+pub fn account_of(peer: &PeerId) -> Option<Account> {
+    let key = identity::PublicKey::try_decode_protobuf(peer.as_ref().digest()).ok()?;
+    Some(Account(key.try_into_ed25519().ok()?.to_bytes()))
+}
+
+/// The peer whose key is `account`, if it is a valid ed25519 key.
+pub fn peer_of(account: &Account) -> Option<PeerId> {
+    let key = identity::ed25519::PublicKey::try_from_bytes(&account.0).ok()?;
+    Some(identity::PublicKey::from(key).to_peer_id())
+}
+
+/// Reputation scores as ledger weights.
+struct ScoreWeights(Arc<Scores>);
+
+impl Weights for ScoreWeights {
+    fn weight(&self, account: &Account) -> f64 {
+        peer_of(account).map_or(0.0, |p| self.0.weight(&p).0 as f64)
+    }
+
+    fn total(&self) -> f64 {
+        self.0.total().0 as f64
+    }
+}
+
+/// One transfer in `ledger history`, with its standing here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryView {
+    /// The transfer id (hex).
+    pub id: String,
+    /// Sender.
+    pub from: Account,
+    /// Recipient.
+    pub to: Account,
+    /// Amount.
+    pub amount: u64,
+    /// Fee.
+    pub fee: u64,
+    /// The sender's seq.
+    pub seq: u64,
+    /// Memo.
+    pub memo: String,
+    /// `sent` or `received`, seen from the account asked about.
+    pub direction: String,
+    /// `final`, `pending`, `held` or `void`.
+    pub status: String,
+    /// Share of the total weight that acked it, for pending transfers.
+    pub acked: Option<f64>,
+}
+
+struct Inner {
+    ledger: Mutex<Ledger>,
+    overlay: Overlay,
+    key: Keypair,
+    account: Account,
+    reputation: NodeReputation,
+    config: LedgerConfig,
+}
+
+/// The node's ledger. Clone freely.
+#[derive(Clone)]
+pub struct NodeLedger(Arc<Inner>);
+
+/// What a batch of gossiped or synced items did.
+#[derive(Default)]
+struct Absorbed {
+    /// Something new was taken.
+    new: bool,
+    /// Why an item was invalid, if one was.
+    invalid: Option<String>,
+    /// Acks this node signed for what it applied.
+    acks: Vec<Ack>,
+    /// Proofs found or taken that others should hear of.
+    proofs: Vec<EquivocationProof>,
+}
+
+impl NodeLedger {
+    /// Opens the ledger in `db` with the configured genesis.
+    pub fn open(
+        db: &sled::Db,
+        overlay: Overlay,
+        key: Keypair,
+        reputation: NodeReputation,
+        config: LedgerConfig,
+    ) -> Result<Self, NodeLedgerError> {
+        let genesis = match &config.genesis {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| {
+                    NodeLedgerError::GenesisFile {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                Genesis::from_json(&text)?
+            }
+            None => local_dev_genesis(),
+        };
+        let account = account_of(&key.public().to_peer_id()).ok_or(NodeLedgerError::NotEd25519)?;
+        let ledger = Ledger::open(db, genesis)?;
+        info!(network = %ledger.network(), %account, "ledger open");
+        Ok(Self(Arc::new(Inner {
+            ledger: Mutex::new(ledger),
+            overlay,
+            key,
+            account,
+            reputation,
+            config,
+        })))
+    }
+
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.0.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn signer(&self) -> NodeSigner<'_> {
+        NodeSigner {
+            key: &self.0.key,
+            account: self.0.account,
+        }
+    }
+
+    /// Whether `topic` is the ledger's.
+    pub fn owns(topic: &str) -> bool {
+        topic == LEDGER_TOPIC
+    }
+
+    /// This node's account.
+    pub fn account(&self) -> Account {
+        self.0.account
+    }
+
+    /// The network (genesis hash) this ledger belongs to.
+    pub fn network(&self) -> micro_ledger::NetworkId {
+        self.ledger().network()
+    }
+
+    /// The balance of `account`.
+    pub fn balance(&self, account: &Account) -> Tokens {
+        self.ledger().balance(account)
+    }
+
+    /// The total supply (genesis) and the sum of all balances, which must be equal.
+    pub fn supply(&self) -> Result<(Tokens, Tokens), NodeLedgerError> {
+        let ledger = self.ledger();
+        Ok((ledger.total_supply(), ledger.sum_of_balances()?))
+    }
+
+    /// The next seq of `account`.
+    pub fn next_seq(&self, account: &Account) -> u64 {
+        self.ledger().next_seq(account)
+    }
+
+    /// Whether `account` is frozen (it equivocated), and from which seq.
+    pub fn frozen(&self, account: &Account) -> Option<u64> {
+        self.ledger().frozen(account)
+    }
+
+    /// A snapshot of the whole replicated state, for comparing nodes.
+    pub fn snapshot(&self) -> micro_ledger::Snapshot {
+        self.ledger().snapshot()
+    }
+
+    /// Pays `amount` from this node's account to `to`: signed, applied, flushed, then
+    /// gossiped with this node's ack.
+    pub async fn transfer(
+        &self,
+        to: Account,
+        amount: Tokens,
+        memo: String,
+    ) -> Result<SignedTransfer, NodeLedgerError> {
+        let this = self.clone();
+        let (transfer, acks) = tokio::task::spawn_blocking(move || {
+            let signer = this.signer();
+            let mut ledger = this.ledger();
+            let (transfer, applied) = ledger.transfer(&signer, to, amount, Tokens::ZERO, memo)?;
+            let acks = this.ack_applied(&mut ledger, &applied);
+            Ok::<_, NodeLedgerError>((transfer, acks))
+        })
+        .await
+        .map_err(|e| LedgerError::Corrupt(format!("transfer task failed: {e}")))??;
+        info!(to = %transfer.transfer.to, amount = amount.0, seq = transfer.transfer.seq, "transfer sent");
+        self.publish(wire::Gossip {
+            transfers: vec![(&transfer).into()],
+            acks: acks.iter().map(Into::into).collect(),
+            proofs: Vec::new(),
+        })
+        .await;
+        Ok(transfer)
+    }
+
+    /// Takes a transfer signed elsewhere (a wallet, a service's key): applied (or held) here,
+    /// acked, and gossiped. An equivocation it reveals is gossiped as a proof and collapses
+    /// the sender's reputation.
+    pub async fn submit(&self, transfer: SignedTransfer) -> Result<Applied, NodeLedgerError> {
+        let this = self.clone();
+        let message: micro_ledger::wire::SignedTransferMsg = (&transfer).into();
+        let (applied, acks) = tokio::task::spawn_blocking(move || {
+            let mut ledger = this.ledger();
+            let applied = ledger.apply(transfer)?;
+            let acks = this.ack_applied(&mut ledger, &applied);
+            Ok::<_, NodeLedgerError>((applied, acks))
+        })
+        .await
+        .map_err(|e| LedgerError::Corrupt(format!("submit task failed: {e}")))??;
+        let mut proofs = Vec::new();
+        if let Applied::Equivocation { proof, .. } = &applied {
+            if let Some(peer) = peer_of(&proof.account()) {
+                self.0.reputation.collapse(peer);
+            }
+            proofs.push(proof.as_ref().into());
+        }
+        self.publish(wire::Gossip {
+            transfers: vec![message],
+            acks: acks.iter().map(Into::into).collect(),
+            proofs,
+        })
+        .await;
+        Ok(applied)
+    }
+
+    /// Signs and records acks for what `applied` applied; returns them to gossip.
+    fn ack_applied(&self, ledger: &mut Ledger, applied: &Applied) -> Vec<Ack> {
+        let ids = match applied {
+            Applied::Applied { id, cascade } => std::iter::once(*id)
+                .chain(cascade.iter().copied())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let signer = self.signer();
+        ids.into_iter()
+            .map(|id| {
+                let ack = Ack::sign(&signer, id);
+                if let Err(e) = ledger.record_ack(&ack) {
+                    debug!(error = %e, "own ack not recorded");
+                }
+                ack
+            })
+            .collect()
+    }
+
+    /// Applies transfers, acks and proofs from a peer (gossip or sync).
+    fn absorb(
+        &self,
+        transfers: Vec<SignedTransfer>,
+        acks: Vec<Ack>,
+        proofs: Vec<EquivocationProof>,
+    ) -> Absorbed {
+        let mut out = Absorbed::default();
+        let mut ledger = self.ledger();
+        for transfer in transfers {
+            match ledger.apply(transfer) {
+                Ok(applied @ Applied::Applied { .. }) => {
+                    out.new = true;
+                    let acks = self.ack_applied(&mut ledger, &applied);
+                    out.acks.extend(acks);
+                }
+                Ok(Applied::Held { .. }) => out.new = true,
+                Ok(Applied::Duplicate { .. }) => {}
+                Ok(Applied::Equivocation { proof, reverted }) => {
+                    warn!(account = %proof.account(), seq = proof.seq(), reverted = reverted.len(), "equivocation detected");
+                    out.new = true;
+                    out.proofs.push(*proof);
+                }
+                Err(LedgerError::Invalid(e)) => out.invalid = Some(e.to_string()),
+                Err(e @ (LedgerError::Frozen { .. } | LedgerError::HoldBackFull { .. })) => {
+                    debug!(error = %e, "transfer not taken");
+                }
+                Err(e) => warn!(error = %e, "transfer not applied"),
+            }
+        }
+        for proof in proofs {
+            match ledger.apply_proof(proof.clone()) {
+                Ok(ProofOutcome::Frozen { account, .. }) => {
+                    warn!(%account, "account frozen by an equivocation proof");
+                    out.new = true;
+                    out.proofs.push(proof);
+                }
+                Ok(ProofOutcome::AlreadyFrozen { .. }) => {}
+                Err(LedgerError::Proof(e)) => out.invalid = Some(e.to_string()),
+                Err(e) => warn!(error = %e, "proof not applied"),
+            }
+        }
+        for ack in acks {
+            match ledger.record_ack(&ack) {
+                Ok(micro_ledger::AckOutcome::Recorded) => out.new = true,
+                Ok(_) => {}
+                Err(LedgerError::Ack(e)) => out.invalid = Some(e.to_string()),
+                Err(e) => debug!(error = %e, "ack not recorded"),
+            }
+        }
+        drop(ledger);
+        for proof in &out.proofs {
+            if let Some(peer) = peer_of(&proof.account()) {
+                self.0.reputation.collapse(peer);
+            }
+        }
+        out
+    }
+
+    /// Publishes `gossip` on the ledger topic (nothing if empty).
+    async fn publish(&self, gossip: wire::Gossip) {
+        if gossip.transfers.is_empty() && gossip.acks.is_empty() && gossip.proofs.is_empty() {
+            return;
+        }
+        if let Err(e) = self
+            .0
+            .overlay
+            .publish(LEDGER_TOPIC, gossip.encode_to_vec())
+            .await
+        {
+            debug!(error = %e, "ledger gossip not published (no peer on the topic?)");
+        }
+    }
+
+    /// Handles a ledger gossip message: decoded within bounds, applied, forwarded if it
+    /// brought something valid and new; invalid content is rejected and penalised.
+    pub async fn on_gossip(&self, message: GossipMessage) {
+        let decoded = self.decode_gossip(&message.data);
+        let (acceptance, absorbed) = match decoded {
+            Err(reason) => {
+                warn!(peer = %message.propagation_source, %reason, "malformed ledger gossip");
+                (MessageAcceptance::Reject, Absorbed::default())
+            }
+            Ok((transfers, acks, proofs)) => {
+                let this = self.clone();
+                let absorbed =
+                    tokio::task::spawn_blocking(move || this.absorb(transfers, acks, proofs))
+                        .await
+                        .unwrap_or_default();
+                let acceptance = match (&absorbed.invalid, absorbed.new) {
+                    (Some(reason), _) => {
+                        warn!(peer = %message.propagation_source, %reason, "invalid ledger gossip");
+                        MessageAcceptance::Reject
+                    }
+                    (None, true) => MessageAcceptance::Accept,
+                    (None, false) => MessageAcceptance::Ignore,
+                };
+                (acceptance, absorbed)
+            }
+        };
+        if acceptance == MessageAcceptance::Reject {
+            self.0
+                .reputation
+                .penalise(message.propagation_source, Penalty::InvalidMessage);
+        }
+        self.0.overlay.report_message(&message, acceptance).await;
+        self.publish(wire::Gossip {
+            transfers: Vec::new(),
+            acks: absorbed.acks.iter().map(Into::into).collect(),
+            proofs: absorbed.proofs.iter().map(Into::into).collect(),
+        })
+        .await;
+    }
+
+    /// The items of a gossip message, or why it is malformed.
+    #[allow(clippy::type_complexity)]
+    fn decode_gossip(
+        &self,
+        data: &[u8],
+    ) -> Result<(Vec<SignedTransfer>, Vec<Ack>, Vec<EquivocationProof>), String> {
+        let config = &self.0.config;
+        if data.len() > config.max_gossip_bytes {
+            return Err(format!(
+                "{} bytes, over the {}-byte limit",
+                data.len(),
+                config.max_gossip_bytes
+            ));
+        }
+        let gossip = wire::Gossip::decode(data).map_err(|e| e.to_string())?;
+        let items = gossip.transfers.len() + gossip.acks.len() + gossip.proofs.len();
+        if items > config.max_gossip_items {
+            return Err(format!(
+                "{items} items, over the limit of {}",
+                config.max_gossip_items
+            ));
+        }
+        decode_items(gossip.transfers, gossip.acks, gossip.proofs)
+    }
+
+    /// `account`'s latest transfers (newest first) with their standing here.
+    pub fn history(
+        &self,
+        account: &Account,
+        limit: usize,
+    ) -> Result<Vec<HistoryView>, NodeLedgerError> {
+        let weights = ScoreWeights(self.0.reputation.scores());
+        let ledger = self.ledger();
+        let entries = ledger.history(account, limit)?;
+        entries
+            .into_iter()
+            .map(|entry| {
+                let status = ledger.status(&entry.id, &weights)?;
+                Ok(view(entry, status))
+            })
+            .collect()
+    }
+
+    /// The standing of one transfer here, if known.
+    pub fn status(
+        &self,
+        id: &micro_ledger::TransferId,
+    ) -> Result<Option<TransferStatus>, NodeLedgerError> {
+        let weights = ScoreWeights(self.0.reputation.scores());
+        Ok(self.ledger().status(id, &weights)?)
+    }
+}
+
+/// Parses wire items into ledger types.
+#[allow(clippy::type_complexity)]
+fn decode_items(
+    transfers: Vec<micro_ledger::wire::SignedTransferMsg>,
+    acks: Vec<micro_ledger::wire::AckMsg>,
+    proofs: Vec<micro_ledger::wire::EquivocationProofMsg>,
+) -> Result<(Vec<SignedTransfer>, Vec<Ack>, Vec<EquivocationProof>), String> {
+    let transfers = transfers
+        .into_iter()
+        .map(SignedTransfer::try_from)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("transfer: {e}"))?;
+    let acks = acks
+        .into_iter()
+        .map(Ack::try_from)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("ack: {e}"))?;
+    let proofs = proofs
+        .into_iter()
+        .map(EquivocationProof::try_from)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("proof: {e}"))?;
+    Ok((transfers, acks, proofs))
+}
+
+fn view(entry: HistoryEntry, status: Option<TransferStatus>) -> HistoryView {
+    let t = &entry.transfer.transfer;
+    let (status, acked) = match status {
+        Some(TransferStatus::Final) => ("final", None),
+        Some(TransferStatus::Pending {
+            acked_weight,
+            total,
+        }) => (
+            "pending",
+            Some(if total > 0.0 {
+                acked_weight / total
+            } else {
+                0.0
+            }),
+        ),
+        Some(TransferStatus::Held(_)) => ("held", None),
+        Some(TransferStatus::Void) | None => ("void", None),
+    };
+    HistoryView {
+        id: entry.id.to_string(),
+        from: t.from,
+        to: t.to,
+        amount: t.amount.0,
+        fee: t.fee.0,
+        seq: t.seq,
+        memo: t.memo.clone(),
+        direction: match entry.direction {
+            micro_ledger::Direction::Sent => "sent",
+            micro_ledger::Direction::Received => "received",
+        }
+        .to_owned(),
+        status: status.to_owned(),
+        acked,
+    }
+}

@@ -1,0 +1,228 @@
+//! Ledger anti-entropy over `/micro/ledger-sync/1.0.0`: each round, ask one connected peer for
+//! its proofs and its account heads, and fetch every range of transfers it has beyond ours.
+//! Gossip spreads new transfers fast; this repairs what gossip missed (a partition, a restart,
+//! a late joiner).
+
+use std::time::Duration;
+
+use micro_ledger::Account;
+use micro_overlay::sync::LEDGER_SYNC;
+use micro_overlay::{PeerId, SyncResponder};
+use prost::Message;
+use rand::seq::IndexedRandom;
+use tokio::sync::watch;
+use tokio::time::{MissedTickBehavior, interval};
+use tracing::{debug, warn};
+
+use super::wire::{
+    Ask, Head, HeadsRequest, ProofsRequest, RangeRequest, SyncRequest, SyncResponse,
+};
+use super::{NodeLedger, decode_items};
+
+/// Largest sync request read, in bytes (requests are tiny).
+const MAX_REQUEST_BYTES: usize = 1024;
+/// Most acks sent per transfer in a range answer.
+const MAX_ACKS_PER_TRANSFER: usize = 64;
+
+impl NodeLedger {
+    /// Answers one sync request on a blocking thread.
+    pub fn spawn_serve_sync(&self, peer: PeerId, request: Vec<u8>, responder: SyncResponder) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let answer = tokio::task::spawn_blocking(move || this.answer(&request)).await;
+            match answer {
+                Ok(Ok(response)) => {
+                    let _ = responder.respond(response.encode_to_vec());
+                }
+                Ok(Err(reason)) => warn!(%peer, %reason, "refused a ledger sync request"),
+                Err(e) => warn!(%peer, error = %e, "ledger sync answer failed"),
+            }
+        });
+    }
+
+    fn answer(&self, request: &[u8]) -> Result<SyncResponse, String> {
+        if request.len() > MAX_REQUEST_BYTES {
+            return Err(format!("{} bytes, over the limit", request.len()));
+        }
+        let request = SyncRequest::decode(request).map_err(|e| e.to_string())?;
+        let config = &self.0.config;
+        let ledger = self.ledger();
+        let mut response = SyncResponse::default();
+        match request.ask.ok_or("empty request")? {
+            Ask::Heads(HeadsRequest { after, limit }) => {
+                let after = match after.len() {
+                    0 => None,
+                    _ => Some(Account(after.try_into().map_err(|_| "bad account")?)),
+                };
+                let limit = limit.min(config.sync_page) as usize;
+                response.heads = ledger
+                    .heads(after, limit)
+                    .into_iter()
+                    .map(|(account, next_seq)| Head {
+                        account: account.0.to_vec(),
+                        next_seq,
+                    })
+                    .collect();
+            }
+            Ask::Range(RangeRequest {
+                account,
+                from_seq,
+                limit,
+            }) => {
+                let account = Account(account.try_into().map_err(|_| "bad account")?);
+                let limit = limit.min(config.sync_range) as usize;
+                let transfers = ledger
+                    .transfers_from(&account, from_seq, limit)
+                    .map_err(|e| e.to_string())?;
+                for t in &transfers {
+                    let acks = ledger.acks(&t.id()).map_err(|e| e.to_string())?;
+                    response
+                        .acks
+                        .extend(acks.iter().take(MAX_ACKS_PER_TRANSFER).map(Into::into));
+                }
+                response.transfers = transfers.iter().map(Into::into).collect();
+            }
+            Ask::Proofs(ProofsRequest {}) => {
+                response.proofs = ledger
+                    .proofs()
+                    .map_err(|e| e.to_string())?
+                    .iter()
+                    .map(Into::into)
+                    .collect();
+            }
+        }
+        Ok(response)
+    }
+
+    async fn ask(&self, peer: PeerId, ask: Ask) -> Option<SyncResponse> {
+        let request = SyncRequest { ask: Some(ask) }.encode_to_vec();
+        let answer = self
+            .0
+            .overlay
+            .request(LEDGER_SYNC, peer, request, self.0.config.sync_timeout)
+            .await;
+        match answer {
+            Ok(bytes) => match SyncResponse::decode(bytes.as_slice()) {
+                Ok(response) => Some(response),
+                Err(e) => {
+                    warn!(%peer, error = %e, "malformed ledger sync answer");
+                    None
+                }
+            },
+            Err(e) => {
+                debug!(%peer, error = %e, "ledger sync request failed");
+                None
+            }
+        }
+    }
+
+    /// Takes what a sync answer brought; false if it carried something invalid.
+    async fn take(&self, peer: PeerId, response: SyncResponse) -> bool {
+        let (transfers, acks, proofs) =
+            match decode_items(response.transfers, response.acks, response.proofs) {
+                Ok(items) => items,
+                Err(reason) => {
+                    warn!(%peer, %reason, "malformed item in a ledger sync answer");
+                    return false;
+                }
+            };
+        let this = self.clone();
+        let absorbed = tokio::task::spawn_blocking(move || this.absorb(transfers, acks, proofs))
+            .await
+            .unwrap_or_default();
+        if let Some(reason) = &absorbed.invalid {
+            warn!(%peer, %reason, "invalid item in a ledger sync answer");
+            self.0
+                .reputation
+                .penalise(peer, micro_reputation::Penalty::InvalidMessage);
+        }
+        self.publish(super::wire::Gossip {
+            transfers: Vec::new(),
+            acks: absorbed.acks.iter().map(Into::into).collect(),
+            proofs: absorbed.proofs.iter().map(Into::into).collect(),
+        })
+        .await;
+        absorbed.invalid.is_none()
+    }
+
+    /// One anti-entropy round with `peer`: its proofs, then every account it is ahead on.
+    pub async fn sync_with(&self, peer: PeerId) {
+        let config = self.0.config.clone();
+        if let Some(response) = self.ask(peer, Ask::Proofs(ProofsRequest {})).await
+            && !self.take(peer, response).await
+        {
+            return;
+        }
+        let mut after: Option<Account> = None;
+        for _ in 0..config.sync_pages {
+            let Some(page) = self
+                .ask(
+                    peer,
+                    Ask::Heads(HeadsRequest {
+                        after: after.map(|a| a.0.to_vec()).unwrap_or_default(),
+                        limit: config.sync_page,
+                    }),
+                )
+                .await
+            else {
+                return;
+            };
+            let full = page.heads.len() >= config.sync_page as usize;
+            for head in page.heads {
+                let Ok(bytes) = <[u8; 32]>::try_from(head.account.as_slice()) else {
+                    warn!(%peer, "malformed account in ledger heads");
+                    return;
+                };
+                let account = Account(bytes);
+                after = Some(account);
+                let mut ours = self.next_seq(&account);
+                // Fetch ranges until we caught up with this peer or it sends nothing new.
+                while ours < head.next_seq && self.frozen(&account).is_none() {
+                    let Some(range) = self
+                        .ask(
+                            peer,
+                            Ask::Range(RangeRequest {
+                                account: account.0.to_vec(),
+                                from_seq: ours,
+                                limit: config.sync_range,
+                            }),
+                        )
+                        .await
+                    else {
+                        return;
+                    };
+                    if range.transfers.is_empty() || !self.take(peer, range).await {
+                        break;
+                    }
+                    let now = self.next_seq(&account);
+                    if now == ours {
+                        // Held (e.g. unfunded until another account syncs): move on.
+                        break;
+                    }
+                    ours = now;
+                }
+            }
+            if !full {
+                return;
+            }
+        }
+    }
+
+    /// Runs an anti-entropy round with a random connected peer every interval until told to
+    /// stop.
+    pub async fn run_sync(self, mut stop: watch::Receiver<bool>) {
+        let mut tick = interval(self.0.config.sync_interval.max(Duration::from_millis(50)));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            let peers = self.0.overlay.connected_peers().await.unwrap_or_default();
+            let Some(peer) = peers.choose(&mut rand::rng()).map(|p| p.peer_id) else {
+                continue;
+            };
+            self.sync_with(peer).await;
+        }
+    }
+}

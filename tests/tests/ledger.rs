@@ -1,0 +1,314 @@
+//! The token ledger on real nodes: transfers signed by many accounts, submitted to different
+//! nodes, spread by gossip and anti-entropy until every node holds the same balances; acks make
+//! them final; an equivocation is caught everywhere; bad transfers change nothing.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use ed25519_dalek::SigningKey;
+use micro_node::RunningNode;
+use micro_node::ledger::micro_ledger::{
+    Account, Applied, Genesis, SignedTransfer, Tokens, Transfer, TransferStatus,
+};
+use micro_testkit::{eventually, init_tracing, start_network_with};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+const ACCOUNTS: usize = 8;
+const START_BALANCE: u64 = 10_000;
+
+/// Test accounts: keys from fixed seeds, each funded at genesis.
+struct Wallets {
+    keys: Vec<SigningKey>,
+    next_seq: Vec<u64>,
+    genesis: Genesis,
+}
+
+impl Wallets {
+    fn new() -> Self {
+        let keys: Vec<SigningKey> = (0..ACCOUNTS)
+            .map(|i| SigningKey::from_bytes(&[i as u8 + 1; 32]))
+            .collect();
+        let genesis = Genesis::local_dev(
+            keys.iter()
+                .map(|k| (Account::from(k), Tokens(START_BALANCE))),
+        );
+        Self {
+            next_seq: vec![1; keys.len()],
+            keys,
+            genesis,
+        }
+    }
+
+    fn account(&self, i: usize) -> Account {
+        Account::from(&self.keys[i])
+    }
+
+    /// The next transfer of account `from`.
+    fn pay(&mut self, from: usize, to: Account, amount: u64, memo: &str) -> SignedTransfer {
+        let seq = self.next_seq[from];
+        self.next_seq[from] += 1;
+        self.sign(from, to, amount, seq, memo)
+    }
+
+    fn sign(&self, from: usize, to: Account, amount: u64, seq: u64, memo: &str) -> SignedTransfer {
+        Transfer {
+            network: self.genesis.network_id(),
+            from: self.account(from),
+            to,
+            amount: Tokens(amount),
+            fee: Tokens::ZERO,
+            seq,
+            memo: memo.to_owned(),
+        }
+        .sign(&self.keys[from])
+    }
+}
+
+async fn network(
+    n: usize,
+    wallets: &Wallets,
+) -> Result<(Vec<tempfile::TempDir>, Vec<RunningNode>)> {
+    let genesis_dir = tempfile::tempdir()?;
+    let path = genesis_dir.path().join("genesis.json");
+    std::fs::write(&path, wallets.genesis.to_json()?)?;
+    let (mut dirs, nodes) = start_network_with(n, |config| {
+        config.ledger.genesis = Some(path.clone());
+    })
+    .await?;
+    dirs.push(genesis_dir);
+    Ok((dirs, nodes))
+}
+
+/// Whether every node holds the same ledger state.
+fn converged(nodes: &[RunningNode]) -> bool {
+    let first = nodes[0].ledger().snapshot();
+    nodes[1..].iter().all(|n| n.ledger().snapshot() == first)
+}
+
+fn supply_conserved(nodes: &[RunningNode]) -> Result<()> {
+    for node in nodes {
+        let (supply, sum) = node.ledger().supply()?;
+        ensure!(
+            supply == sum,
+            "supply {supply:?} but balances sum to {sum:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_from_many_accounts_converge_and_become_final() -> Result<()> {
+    init_tracing();
+    let mut wallets = Wallets::new();
+    let (_dirs, nodes) = network(5, &wallets).await?;
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut last = None;
+    for i in 0..150 {
+        let from = rng.random_range(0..ACCOUNTS);
+        let to = wallets.account((from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS);
+        let transfer = wallets.pay(from, to, rng.random_range(1..50), &format!("t{i}"));
+        let node = &nodes[rng.random_range(0..nodes.len())];
+        // Applied, or held until gossip brings the sender's earlier transfers to this node.
+        let applied = node.ledger().submit(transfer.clone()).await?;
+        ensure!(
+            matches!(applied, Applied::Applied { .. } | Applied::Held { .. }),
+            "{applied:?}"
+        );
+        last = Some(transfer);
+    }
+    eventually("every node holds the same balances", PATIENCE, || async {
+        Ok(converged(&nodes))
+    })
+    .await?;
+    supply_conserved(&nodes)?;
+    let snapshot = nodes[0].ledger().snapshot();
+    ensure!(
+        (0..ACCOUNTS)
+            .all(|i| nodes[0].ledger().next_seq(&wallets.account(i)) == wallets.next_seq[i]),
+        "every transfer applied: {snapshot:?}"
+    );
+
+    // Acks from the nodes holding the weight make the last transfer final everywhere.
+    let last = last.context("sent transfers")?;
+    let id = last.id();
+    eventually(
+        "the last transfer is final on every node",
+        PATIENCE,
+        || async {
+            Ok(nodes
+                .iter()
+                .all(|n| matches!(n.ledger().status(&id), Ok(Some(TransferStatus::Final)))))
+        },
+    )
+    .await?;
+
+    // Bad input changes nothing: a forged signature, an overdraft, a replay.
+    let before = nodes[1].ledger().snapshot();
+    let mut forged = wallets.pay(0, wallets.account(1), 1, "forged");
+    forged.signature[0] ^= 1;
+    ensure!(
+        nodes[1].ledger().submit(forged).await.is_err(),
+        "bad signature refused"
+    );
+    wallets.next_seq[0] -= 1;
+    let replayed = nodes[1].ledger().submit(last).await?;
+    ensure!(
+        matches!(replayed, Applied::Duplicate { .. }),
+        "a replay is never applied twice: {replayed:?}"
+    );
+    let overdraft = wallets.pay(
+        2,
+        wallets.account(3),
+        START_BALANCE * ACCOUNTS as u64,
+        "all of it",
+    );
+    let held = nodes[1].ledger().submit(overdraft).await?;
+    ensure!(
+        matches!(held, Applied::Held { .. }),
+        "an overdraft waits for funds: {held:?}"
+    );
+    let after = nodes[1].ledger().snapshot();
+    ensure!(after.accounts == before.accounts, "balances unchanged");
+    supply_conserved(&nodes)?;
+    for node in nodes {
+        node.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Cuts every connection between `a` and `b`, both ways.
+async fn partition(a: &[RunningNode], b: &[RunningNode]) -> Result<()> {
+    for x in a {
+        for y in b {
+            x.overlay().block_peer(y.peer_id()).await?;
+            y.overlay().block_peer(x.peer_id()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Lifts the cut and reconnects each node of `b` to the super node in `a`.
+async fn heal(a: &[RunningNode], b: &[RunningNode]) -> Result<()> {
+    for x in a {
+        for y in b {
+            x.overlay().unblock_peer(y.peer_id()).await?;
+            y.overlay().unblock_peer(x.peer_id()).await?;
+        }
+    }
+    for y in b {
+        for addr in a[0].listen_addrs() {
+            let _ = y.overlay().dial(addr.clone()).await;
+        }
+    }
+    Ok(())
+}
+
+/// Sends `count` random transfers among `accounts`, each to a random node of `side`.
+async fn traffic(
+    wallets: &mut Wallets,
+    rng: &mut StdRng,
+    side: &[RunningNode],
+    accounts: &[usize],
+    count: usize,
+) -> Result<()> {
+    for i in 0..count {
+        let from = accounts[rng.random_range(0..accounts.len())];
+        let to = accounts[rng.random_range(0..accounts.len())];
+        let to = if to == from {
+            (from + 1) % ACCOUNTS
+        } else {
+            to
+        };
+        let transfer = wallets.pay(
+            from,
+            wallets.account(to),
+            rng.random_range(1..20),
+            &format!("p{i}"),
+        );
+        side[rng.random_range(0..side.len())]
+            .ledger()
+            .submit(transfer)
+            .await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seven_nodes_converge_after_a_partition_heals_and_catch_equivocations() -> Result<()> {
+    init_tracing();
+    let mut wallets = Wallets::new();
+    let (_dirs, nodes) = network(7, &wallets).await?;
+    let mut rng = StdRng::seed_from_u64(11);
+    let all: Vec<usize> = (1..ACCOUNTS - 1).collect();
+    traffic(&mut wallets, &mut rng, &nodes, &all, 150).await?;
+    eventually("all seven hold the same balances", PATIENCE, || async {
+        Ok(converged(&nodes))
+    })
+    .await?;
+
+    // Two halves that cannot reach each other; each side keeps transferring.
+    let (a, b) = nodes.split_at(3);
+    partition(a, b).await?;
+    eventually("the halves are apart", PATIENCE, || async {
+        let mut apart = true;
+        for x in a {
+            let peers = x.overlay().connected_peers().await?;
+            apart &= !peers
+                .iter()
+                .any(|p| b.iter().any(|y| y.peer_id() == p.peer_id));
+        }
+        Ok(apart)
+    })
+    .await?;
+    traffic(&mut wallets, &mut rng, a, &[1, 2, 3], 150).await?;
+    traffic(&mut wallets, &mut rng, b, &[4, 5, 6], 150).await?;
+    // Account 0 spends its first seq twice, once on each side; account 7 twice on side a.
+    let (x, y) = (
+        wallets.sign(0, wallets.account(1), 100, 1, "to one"),
+        wallets.sign(0, wallets.account(4), 100, 1, "to another"),
+    );
+    a[1].ledger().submit(x).await?;
+    b[1].ledger().submit(y).await?;
+    let (x, y) = (
+        wallets.sign(7, wallets.account(2), 5, 1, "once"),
+        wallets.sign(7, wallets.account(3), 5, 1, "twice"),
+    );
+    a[0].ledger().submit(x).await?;
+    let caught = a[0].ledger().submit(y).await?;
+    ensure!(matches!(caught, Applied::Equivocation { .. }), "{caught:?}");
+    ensure!(
+        !converged(&nodes),
+        "the halves diverged while apart (else the partition did nothing)"
+    );
+
+    heal(a, b).await?;
+    eventually("all seven converge after the heal", PATIENCE, || async {
+        Ok(converged(&nodes))
+    })
+    .await?;
+    supply_conserved(&nodes)?;
+    for node in &nodes {
+        for equivocator in [0, 7] {
+            ensure!(
+                node.ledger().frozen(&wallets.account(equivocator)) == Some(1),
+                "{} froze account {equivocator}",
+                node.peer_id()
+            );
+        }
+        for i in 1..ACCOUNTS - 1 {
+            ensure!(
+                node.ledger().next_seq(&wallets.account(i)) == wallets.next_seq[i],
+                "every transfer of account {i} is applied on {}",
+                node.peer_id()
+            );
+        }
+    }
+    // Both spends of account 0 are void: it still holds its genesis balance.
+    ensure!(nodes[6].ledger().balance(&wallets.account(0)) == Tokens(START_BALANCE));
+    for node in nodes {
+        node.shutdown().await;
+    }
+    Ok(())
+}
