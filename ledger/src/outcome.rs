@@ -77,7 +77,7 @@ pub enum AckOutcome {
     Recorded,
     /// This acker's ack of this transfer was already stored.
     Duplicate,
-    /// The transfer is already final here; the ack is not needed and not stored.
+    /// The transfer is already final here; the ack is stored for replicas that lack it.
     AlreadyFinal,
 }
 

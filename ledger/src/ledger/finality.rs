@@ -9,17 +9,19 @@ use crate::{Ack, AckOutcome, LedgerError, TransferId, TransferState, TransferSta
 impl Ledger {
     /// Verifies and stores an ack. Only acks of transfers applied here are stored
     /// ([`LedgerError::UnknownTransfer`], [`LedgerError::NotApplied`] otherwise), at most
-    /// [`crate::LedgerConfig::max_acks_per_transfer`] per transfer; acks of a transfer already
-    /// final here are not stored. Not flushed: acks lost in a crash are re-sent or re-fetched.
+    /// [`crate::LedgerConfig::max_acks_per_transfer`] per transfer. Acks of a transfer already
+    /// final here are stored too ([`AckOutcome::AlreadyFinal`]): a replica that missed them in
+    /// gossip fetches them from this one. Not flushed: acks lost in a crash are re-sent or
+    /// re-fetched.
     pub fn record_ack(&mut self, ack: &Ack) -> Result<AckOutcome, LedgerError> {
         ack.verify()?;
         let id = ack.transfer;
         let (from, seq) = self.slot_of(&id)?.ok_or(LedgerError::UnknownTransfer(id))?;
-        match self.state_at(&from, seq)? {
-            Some((t, TransferState::Final)) if t.id() == id => return Ok(AckOutcome::AlreadyFinal),
-            Some((t, TransferState::Applied)) if t.id() == id => {}
+        let final_here = match self.state_at(&from, seq)? {
+            Some((t, TransferState::Final)) if t.id() == id => true,
+            Some((t, TransferState::Applied)) if t.id() == id => false,
             _ => return Err(LedgerError::NotApplied(id)),
-        }
+        };
         let acks = self.store.tree(Table::Acks);
         let mut key = id.0.to_vec();
         key.extend_from_slice(&ack.acker.0);
@@ -31,7 +33,11 @@ impl Ledger {
             return Err(LedgerError::TooManyAcks { id, max });
         }
         acks.insert(key, &ack.signature[..])?;
-        Ok(AckOutcome::Recorded)
+        Ok(if final_here {
+            AckOutcome::AlreadyFinal
+        } else {
+            AckOutcome::Recorded
+        })
     }
 
     /// The finality of a known transfer (`None` if unknown here): `Final` once the distinct

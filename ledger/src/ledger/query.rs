@@ -115,7 +115,7 @@ impl Ledger {
             .collect()
     }
 
-    /// The acks stored for `id` (none once it is final here: later acks are not stored).
+    /// The acks stored for `id`, including those that arrived after it was final here.
     pub fn acks(&self, id: &TransferId) -> Result<Vec<Ack>, LedgerError> {
         self.store
             .tree(Table::Acks)

@@ -54,11 +54,15 @@ pub struct LedgerConfig {
     pub max_gossip_bytes: usize,
     /// Most items (transfers + acks + proofs) in one gossip message.
     pub max_gossip_items: usize,
+    /// Acks kept for transfers not applied here yet (gossip may bring an ack before its
+    /// transfer); beyond it the oldest is dropped.
+    pub max_early_acks: usize,
 }
 
 impl Default for LedgerConfig {
     /// The local development genesis; sync every 5 s in pages of 256 heads (at most 64
-    /// pages a round) and ranges of 128 transfers; 64 KiB, 256-item gossip messages.
+    /// pages a round) and ranges of 128 transfers; 64 KiB, 256-item gossip messages; 16 384
+    /// early acks.
     fn default() -> Self {
         Self {
             genesis: None,
@@ -69,9 +73,13 @@ impl Default for LedgerConfig {
             sync_range: 128,
             max_gossip_bytes: 64 * 1024,
             max_gossip_items: 256,
+            max_early_acks: 16 * 1024,
         }
     }
 }
+
+/// Transfers remembered as not final yet, for ack anti-entropy.
+const MAX_UNSETTLED: usize = 4096;
 
 /// Supply of the built-in local development network, all in its treasury at genesis.
 pub const LOCAL_DEV_SUPPLY: u64 = 1_000_000_000;
@@ -177,6 +185,11 @@ pub struct HistoryView {
 
 struct Inner {
     ledger: Mutex<Ledger>,
+    /// Acks of transfers not applied here yet; retried when their transfer applies.
+    early_acks: Mutex<EarlyAcks>,
+    /// Transfers applied here and not final yet (bounded, oldest dropped): anti-entropy asks
+    /// peers for their acks, since gossip may have missed some.
+    unsettled: Mutex<std::collections::VecDeque<micro_ledger::TransferId>>,
     overlay: Overlay,
     key: Keypair,
     account: Account,
@@ -187,6 +200,40 @@ struct Inner {
 /// The node's ledger. Clone freely.
 #[derive(Clone)]
 pub struct NodeLedger(Arc<Inner>);
+
+/// Acks that arrived before their transfer was applied here, by transfer, bounded.
+#[derive(Default)]
+struct EarlyAcks {
+    by_transfer: std::collections::HashMap<micro_ledger::TransferId, Vec<Ack>>,
+    /// Arrival order, for dropping the oldest when full.
+    order: std::collections::VecDeque<micro_ledger::TransferId>,
+    len: usize,
+}
+
+impl EarlyAcks {
+    fn push(&mut self, ack: Ack, max: usize) {
+        while self.len >= max {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(dropped) = self.by_transfer.remove(&oldest) {
+                self.len -= dropped.len();
+            }
+        }
+        let waiting = self.by_transfer.entry(ack.transfer).or_default();
+        if waiting.is_empty() {
+            self.order.push_back(ack.transfer);
+        }
+        waiting.push(ack);
+        self.len += 1;
+    }
+
+    fn take(&mut self, id: &micro_ledger::TransferId) -> Vec<Ack> {
+        let acks = self.by_transfer.remove(id).unwrap_or_default();
+        self.len -= acks.len();
+        acks
+    }
+}
 
 /// What a batch of gossiped or synced items did.
 #[derive(Default)]
@@ -227,6 +274,8 @@ impl NodeLedger {
         info!(network = %ledger.network(), %account, "ledger open");
         Ok(Self(Arc::new(Inner {
             ledger: Mutex::new(ledger),
+            early_acks: Mutex::new(EarlyAcks::default()),
+            unsettled: Mutex::new(std::collections::VecDeque::new()),
             overlay,
             key,
             account,
@@ -346,13 +395,37 @@ impl NodeLedger {
     }
 
     /// Signs and records acks for what `applied` applied; returns them to gossip.
+    /// Also records the acks that were waiting for those transfers.
     fn ack_applied(&self, ledger: &mut Ledger, applied: &Applied) -> Vec<Ack> {
-        let ids = match applied {
+        let ids: Vec<micro_ledger::TransferId> = match applied {
             Applied::Applied { id, cascade } => std::iter::once(*id)
                 .chain(cascade.iter().copied())
                 .collect(),
             _ => Vec::new(),
         };
+        {
+            let mut unsettled = self.0.unsettled.lock().unwrap_or_else(|e| e.into_inner());
+            for id in &ids {
+                if unsettled.len() >= MAX_UNSETTLED {
+                    unsettled.pop_front();
+                }
+                unsettled.push_back(*id);
+            }
+        }
+        {
+            let mut early = self
+                .0
+                .early_acks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for id in &ids {
+                for ack in early.take(id) {
+                    if let Err(e) = ledger.record_ack(&ack) {
+                        debug!(error = %e, "early ack not recorded");
+                    }
+                }
+            }
+        }
         let signer = self.signer();
         ids.into_iter()
             .map(|id| {
@@ -407,14 +480,24 @@ impl NodeLedger {
                 Err(e) => warn!(error = %e, "proof not applied"),
             }
         }
+        let mut early = self
+            .0
+            .early_acks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         for ack in acks {
             match ledger.record_ack(&ack) {
                 Ok(micro_ledger::AckOutcome::Recorded) => out.new = true,
                 Ok(_) => {}
                 Err(LedgerError::Ack(e)) => out.invalid = Some(e.to_string()),
+                Err(LedgerError::UnknownTransfer(_) | LedgerError::NotApplied(_)) => {
+                    // Verified (record_ack checks the signature first) but early: keep it.
+                    early.push(ack, self.0.config.max_early_acks);
+                }
                 Err(e) => debug!(error = %e, "ack not recorded"),
             }
         }
+        drop(early);
         drop(ledger);
         for proof in &out.proofs {
             if let Some(peer) = peer_of(&proof.account()) {

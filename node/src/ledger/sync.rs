@@ -15,14 +15,17 @@ use tokio::time::{MissedTickBehavior, interval};
 use tracing::{debug, warn};
 
 use super::wire::{
-    Ask, Head, HeadsRequest, ProofsRequest, RangeRequest, SyncRequest, SyncResponse,
+    AcksRequest, Ask, Head, HeadsRequest, ProofsRequest, RangeRequest, SyncRequest,
+    SyncResponse,
 };
 use super::{NodeLedger, decode_items};
 
 /// Largest sync request read, in bytes (requests are tiny).
 const MAX_REQUEST_BYTES: usize = 1024;
-/// Most acks sent per transfer in a range answer.
+/// Most acks sent per transfer in a range or acks answer.
 const MAX_ACKS_PER_TRANSFER: usize = 64;
+/// Most transfers whose acks one request asks for.
+const MAX_ACK_IDS: usize = 32;
 
 impl NodeLedger {
     /// Answers one sync request on a blocking thread.
@@ -81,6 +84,19 @@ impl NodeLedger {
                         .extend(acks.iter().take(MAX_ACKS_PER_TRANSFER).map(Into::into));
                 }
                 response.transfers = transfers.iter().map(Into::into).collect();
+            }
+            Ask::Acks(AcksRequest { ids }) => {
+                for id in ids.iter().take(MAX_ACK_IDS) {
+                    let id = micro_ledger::TransferId(
+                        id.as_slice().try_into().map_err(|_| "bad transfer id")?,
+                    );
+                    let acks = ledger.acks(&id).map_err(|e| e.to_string())?;
+                    response.acks.extend(
+                        acks.iter()
+                            .take(MAX_ACKS_PER_TRANSFER)
+                            .map(Into::into),
+                    );
+                }
             }
             Ask::Proofs(ProofsRequest {}) => {
                 response.proofs = ledger
@@ -145,8 +161,54 @@ impl NodeLedger {
         absorbed.invalid.is_none()
     }
 
-    /// One anti-entropy round with `peer`: its proofs, then every account it is ahead on.
+    /// Asks `peer` for its acks of transfers still pending here; forgets those now final.
+    async fn sync_acks(&self, peer: PeerId) {
+        // Never hold `unsettled` while the ledger is locked here: applying takes them the
+        // other way round.
+        let known: Vec<micro_ledger::TransferId> = self
+            .0
+            .unsettled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        let settled: std::collections::HashSet<micro_ledger::TransferId> = known
+            .iter()
+            .filter(|id| {
+                matches!(
+                    self.status(id),
+                    Ok(Some(
+                        micro_ledger::TransferStatus::Final | micro_ledger::TransferStatus::Void
+                    )) | Ok(None)
+                )
+            })
+            .copied()
+            .collect();
+        let pending: Vec<micro_ledger::TransferId> = {
+            let mut unsettled = self.0.unsettled.lock().unwrap_or_else(|e| e.into_inner());
+            unsettled.retain(|id| !settled.contains(id));
+            unsettled.iter().take(MAX_ACK_IDS).copied().collect()
+        };
+        if pending.is_empty() {
+            return;
+        }
+        let ask = Ask::Acks(AcksRequest {
+            ids: pending.iter().map(|id| id.0.to_vec()).collect(),
+        });
+        if let Some(response) = self.ask(peer, ask).await {
+            self.take(peer, response).await;
+        }
+    }
+
+    /// One anti-entropy round with `peer`: its proofs, every account it is ahead on, then
+    /// its acks of what is still pending here.
     pub async fn sync_with(&self, peer: PeerId) {
+        self.sync_transfers(peer).await;
+        self.sync_acks(peer).await;
+    }
+
+    async fn sync_transfers(&self, peer: PeerId) {
         let config = self.0.config.clone();
         if let Some(response) = self.ask(peer, Ask::Proofs(ProofsRequest {})).await
             && !self.take(peer, response).await

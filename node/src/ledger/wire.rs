@@ -23,7 +23,7 @@ pub struct Gossip {
 #[derive(Clone, PartialEq, Message)]
 pub struct SyncRequest {
     /// What is asked.
-    #[prost(oneof = "Ask", tags = "1, 2, 3")]
+    #[prost(oneof = "Ask", tags = "1, 2, 3, 4")]
     pub ask: Option<Ask>,
 }
 
@@ -39,6 +39,17 @@ pub enum Ask {
     /// Every equivocation proof.
     #[prost(message, tag = "3")]
     Proofs(ProofsRequest),
+    /// The acks held for some transfers.
+    #[prost(message, tag = "4")]
+    Acks(AcksRequest),
+}
+
+/// "Which acks do you hold for these transfers?" (transfers pending finality here).
+#[derive(Clone, PartialEq, Message)]
+pub struct AcksRequest {
+    /// Transfer ids, 32 bytes each.
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub ids: Vec<Vec<u8>>,
 }
 
 /// "Which accounts after `after` do you know, and their next seq?"
