@@ -413,11 +413,7 @@ impl NodeLedger {
             }
         }
         {
-            let mut early = self
-                .0
-                .early_acks
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut early = self.0.early_acks.lock().unwrap_or_else(|e| e.into_inner());
             for id in &ids {
                 for ack in early.take(id) {
                     if let Err(e) = ledger.record_ack(&ack) {
@@ -480,11 +476,7 @@ impl NodeLedger {
                 Err(e) => warn!(error = %e, "proof not applied"),
             }
         }
-        let mut early = self
-            .0
-            .early_acks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut early = self.0.early_acks.lock().unwrap_or_else(|e| e.into_inner());
         for ack in acks {
             match ledger.record_ack(&ack) {
                 Ok(micro_ledger::AckOutcome::Recorded) => out.new = true,

@@ -15,8 +15,7 @@ use tokio::time::{MissedTickBehavior, interval};
 use tracing::{debug, warn};
 
 use super::wire::{
-    AcksRequest, Ask, Head, HeadsRequest, ProofsRequest, RangeRequest, SyncRequest,
-    SyncResponse,
+    AcksRequest, Ask, Head, HeadsRequest, ProofsRequest, RangeRequest, SyncRequest, SyncResponse,
 };
 use super::{NodeLedger, decode_items};
 
@@ -91,11 +90,9 @@ impl NodeLedger {
                         id.as_slice().try_into().map_err(|_| "bad transfer id")?,
                     );
                     let acks = ledger.acks(&id).map_err(|e| e.to_string())?;
-                    response.acks.extend(
-                        acks.iter()
-                            .take(MAX_ACKS_PER_TRANSFER)
-                            .map(Into::into),
-                    );
+                    response
+                        .acks
+                        .extend(acks.iter().take(MAX_ACKS_PER_TRANSFER).map(Into::into));
                 }
             }
             Ask::Proofs(ProofsRequest {}) => {
