@@ -5,6 +5,7 @@
 //! deadline, never a fixed sleep.
 
 pub mod backend;
+pub mod ledger;
 pub mod process;
 pub mod wasm;
 
@@ -198,4 +199,31 @@ pub async fn next_event(
         Ok(result) => result,
         Err(_) => bail!("no matching overlay event within {timeout:?}"),
     }
+}
+
+/// Cuts every connection between `a` and `b`, both ways.
+pub async fn partition(a: &[RunningNode], b: &[RunningNode]) -> Result<()> {
+    for x in a {
+        for y in b {
+            x.overlay().block_peer(y.peer_id()).await?;
+            y.overlay().block_peer(x.peer_id()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Lifts the cut of [`partition`] and dials each node of `b` to the first node of `a`.
+pub async fn heal(a: &[RunningNode], b: &[RunningNode]) -> Result<()> {
+    for x in a {
+        for y in b {
+            x.overlay().unblock_peer(y.peer_id()).await?;
+            y.overlay().unblock_peer(x.peer_id()).await?;
+        }
+    }
+    for y in b {
+        for addr in a[0].listen_addrs() {
+            let _ = y.overlay().dial(addr.clone()).await;
+        }
+    }
+    Ok(())
 }

@@ -5,87 +5,16 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use ed25519_dalek::SigningKey;
 use micro_node::RunningNode;
-use micro_node::ledger::micro_ledger::{
-    Account, Applied, Genesis, SignedTransfer, Tokens, Transfer, TransferStatus,
-};
-use micro_testkit::{eventually, init_tracing, start_network_with};
+use micro_node::ledger::micro_ledger::{Applied, Tokens, TransferStatus};
+use micro_testkit::ledger::{Wallets, converged, ledger_network};
+use micro_testkit::{eventually, heal, init_tracing, partition};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 const ACCOUNTS: usize = 8;
 const START_BALANCE: u64 = 10_000;
-
-/// Test accounts: keys from fixed seeds, each funded at genesis.
-struct Wallets {
-    keys: Vec<SigningKey>,
-    next_seq: Vec<u64>,
-    genesis: Genesis,
-}
-
-impl Wallets {
-    fn new() -> Self {
-        let keys: Vec<SigningKey> = (0..ACCOUNTS)
-            .map(|i| SigningKey::from_bytes(&[i as u8 + 1; 32]))
-            .collect();
-        let genesis = Genesis::local_dev(
-            keys.iter()
-                .map(|k| (Account::from(k), Tokens(START_BALANCE))),
-        );
-        Self {
-            next_seq: vec![1; keys.len()],
-            keys,
-            genesis,
-        }
-    }
-
-    fn account(&self, i: usize) -> Account {
-        Account::from(&self.keys[i])
-    }
-
-    /// The next transfer of account `from`.
-    fn pay(&mut self, from: usize, to: Account, amount: u64, memo: &str) -> SignedTransfer {
-        let seq = self.next_seq[from];
-        self.next_seq[from] += 1;
-        self.sign(from, to, amount, seq, memo)
-    }
-
-    fn sign(&self, from: usize, to: Account, amount: u64, seq: u64, memo: &str) -> SignedTransfer {
-        Transfer {
-            network: self.genesis.network_id(),
-            from: self.account(from),
-            to,
-            amount: Tokens(amount),
-            fee: Tokens::ZERO,
-            seq,
-            memo: memo.to_owned(),
-        }
-        .sign(&self.keys[from])
-    }
-}
-
-async fn network(
-    n: usize,
-    wallets: &Wallets,
-) -> Result<(Vec<tempfile::TempDir>, Vec<RunningNode>)> {
-    let genesis_dir = tempfile::tempdir()?;
-    let path = genesis_dir.path().join("genesis.json");
-    std::fs::write(&path, wallets.genesis.to_json()?)?;
-    let (mut dirs, nodes) = start_network_with(n, |config| {
-        config.ledger.genesis = Some(path.clone());
-    })
-    .await?;
-    dirs.push(genesis_dir);
-    Ok((dirs, nodes))
-}
-
-/// Whether every node holds the same ledger state.
-fn converged(nodes: &[RunningNode]) -> bool {
-    let first = nodes[0].ledger().snapshot();
-    nodes[1..].iter().all(|n| n.ledger().snapshot() == first)
-}
 
 fn supply_conserved(nodes: &[RunningNode]) -> Result<()> {
     for node in nodes {
@@ -101,8 +30,8 @@ fn supply_conserved(nodes: &[RunningNode]) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_from_many_accounts_converge_and_become_final() -> Result<()> {
     init_tracing();
-    let mut wallets = Wallets::new();
-    let (_dirs, nodes) = network(5, &wallets).await?;
+    let mut wallets = Wallets::new(ACCOUNTS, START_BALANCE);
+    let (_dirs, nodes) = ledger_network(5, &wallets).await?;
     let mut rng = StdRng::seed_from_u64(7);
     let mut last = None;
     for i in 0..150 {
@@ -178,33 +107,6 @@ async fn transfers_from_many_accounts_converge_and_become_final() -> Result<()> 
     Ok(())
 }
 
-/// Cuts every connection between `a` and `b`, both ways.
-async fn partition(a: &[RunningNode], b: &[RunningNode]) -> Result<()> {
-    for x in a {
-        for y in b {
-            x.overlay().block_peer(y.peer_id()).await?;
-            y.overlay().block_peer(x.peer_id()).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Lifts the cut and reconnects each node of `b` to the super node in `a`.
-async fn heal(a: &[RunningNode], b: &[RunningNode]) -> Result<()> {
-    for x in a {
-        for y in b {
-            x.overlay().unblock_peer(y.peer_id()).await?;
-            y.overlay().unblock_peer(x.peer_id()).await?;
-        }
-    }
-    for y in b {
-        for addr in a[0].listen_addrs() {
-            let _ = y.overlay().dial(addr.clone()).await;
-        }
-    }
-    Ok(())
-}
-
 /// Sends `count` random transfers among `accounts`, each to a random node of `side`.
 async fn traffic(
     wallets: &mut Wallets,
@@ -238,8 +140,8 @@ async fn traffic(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seven_nodes_converge_after_a_partition_heals_and_catch_equivocations() -> Result<()> {
     init_tracing();
-    let mut wallets = Wallets::new();
-    let (_dirs, nodes) = network(7, &wallets).await?;
+    let mut wallets = Wallets::new(ACCOUNTS, START_BALANCE);
+    let (_dirs, nodes) = ledger_network(7, &wallets).await?;
     let mut rng = StdRng::seed_from_u64(11);
     let all: Vec<usize> = (1..ACCOUNTS - 1).collect();
     traffic(&mut wallets, &mut rng, &nodes, &all, 150).await?;

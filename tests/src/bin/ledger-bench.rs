@@ -14,13 +14,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
 use clap::Parser;
-use ed25519_dalek::SigningKey;
 use hdrhistogram::Histogram;
-use micro_node::RunningNode;
-use micro_node::ledger::micro_ledger::{
-    Account, Genesis, SignedTransfer, Tokens, Transfer, TransferStatus,
-};
-use micro_testkit::{eventually, start_network_with};
+use micro_node::ledger::micro_ledger::{SignedTransfer, TransferStatus};
+use micro_testkit::ledger::{Wallets, converged, ledger_network};
+use micro_testkit::{eventually, heal, partition};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -39,40 +36,10 @@ const ACCOUNTS: usize = 16;
 const POLL: Duration = Duration::from_millis(5);
 const PATIENCE: Duration = Duration::from_secs(60);
 
-struct Wallets {
-    keys: Vec<SigningKey>,
-    next_seq: Vec<u64>,
-    genesis: Genesis,
-}
-
-impl Wallets {
-    fn new() -> Self {
-        let keys: Vec<SigningKey> = (0..ACCOUNTS)
-            .map(|i| SigningKey::from_bytes(&[i as u8 + 1; 32]))
-            .collect();
-        let genesis = Genesis::local_dev(keys.iter().map(|k| (Account::from(k), Tokens(1 << 40))));
-        Self {
-            next_seq: vec![1; ACCOUNTS],
-            keys,
-            genesis,
-        }
-    }
-
-    fn pay(&mut self, rng: &mut StdRng, from: usize) -> SignedTransfer {
-        let to = (from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS;
-        let seq = self.next_seq[from];
-        self.next_seq[from] += 1;
-        Transfer {
-            network: self.genesis.network_id(),
-            from: Account::from(&self.keys[from]),
-            to: Account::from(&self.keys[to]),
-            amount: Tokens(1),
-            fee: Tokens::ZERO,
-            seq,
-            memo: String::new(),
-        }
-        .sign(&self.keys[from])
-    }
+/// The next 1-token transfer of account `from` to a random other account.
+fn pay(wallets: &mut Wallets, rng: &mut StdRng, from: usize) -> SignedTransfer {
+    let to = wallets.account((from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS);
+    wallets.pay(from, to, 1, "")
 }
 
 struct Row {
@@ -83,21 +50,10 @@ struct Row {
     heal_ms: f64,
 }
 
-fn converged(nodes: &[RunningNode]) -> bool {
-    let first = nodes[0].ledger().snapshot();
-    nodes[1..].iter().all(|n| n.ledger().snapshot() == first)
-}
-
 async fn run(n: usize, args: &Args) -> Result<Row> {
-    let mut wallets = Wallets::new();
+    let mut wallets = Wallets::new(ACCOUNTS, 1 << 40);
     let mut rng = StdRng::seed_from_u64(n as u64);
-    let genesis_dir = tempfile::tempdir()?;
-    let path = genesis_dir.path().join("genesis.json");
-    std::fs::write(&path, wallets.genesis.to_json()?)?;
-    let (_dirs, nodes) = start_network_with(n, |config| {
-        config.ledger.genesis = Some(path.clone());
-    })
-    .await?;
+    let (_dirs, nodes) = ledger_network(n, &wallets).await?;
     eventually("every node has reputation weights", PATIENCE, || async {
         Ok(nodes.iter().all(|n| n.reputation().scores().total().0 > 0))
     })
@@ -107,7 +63,7 @@ async fn run(n: usize, args: &Args) -> Result<Row> {
     let started = Instant::now();
     let mut sent = Vec::new();
     for i in 0..args.transfers {
-        let transfer = wallets.pay(&mut rng, i % ACCOUNTS);
+        let transfer = pay(&mut wallets, &mut rng, i % ACCOUNTS);
         nodes[0].ledger().submit(transfer.clone()).await?;
         sent.push((transfer.id(), Instant::now()));
     }
@@ -150,30 +106,15 @@ async fn run(n: usize, args: &Args) -> Result<Row> {
 
     // A partition: each half transfers on its own accounts, then the halves heal.
     let (a, b) = nodes.split_at(n / 2);
-    for x in a {
-        for y in b {
-            x.overlay().block_peer(y.peer_id()).await?;
-            y.overlay().block_peer(x.peer_id()).await?;
-        }
-    }
+    partition(a, b).await?;
     for i in 0..args.transfers / 2 {
-        let transfer = wallets.pay(&mut rng, i % (ACCOUNTS / 2));
+        let transfer = pay(&mut wallets, &mut rng, i % (ACCOUNTS / 2));
         a[i % a.len()].ledger().submit(transfer).await?;
-        let transfer = wallets.pay(&mut rng, ACCOUNTS / 2 + i % (ACCOUNTS / 2));
+        let transfer = pay(&mut wallets, &mut rng, ACCOUNTS / 2 + i % (ACCOUNTS / 2));
         b[i % b.len()].ledger().submit(transfer).await?;
     }
     let healed = Instant::now();
-    for x in a {
-        for y in b {
-            x.overlay().unblock_peer(y.peer_id()).await?;
-            y.overlay().unblock_peer(x.peer_id()).await?;
-        }
-    }
-    for y in b {
-        for addr in a[0].listen_addrs() {
-            let _ = y.overlay().dial(addr.clone()).await;
-        }
-    }
+    heal(a, b).await?;
     while !converged(&nodes) {
         ensure!(healed.elapsed() < PATIENCE, "no convergence after the heal");
         poll.tick().await;

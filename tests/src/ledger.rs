@@ -1,0 +1,89 @@
+//! Ledger helpers: test accounts funded at genesis, their transfers, and networks on that
+//! genesis.
+
+use anyhow::Result;
+use ed25519_dalek::SigningKey;
+use micro_node::RunningNode;
+use micro_node::ledger::micro_ledger::{Account, Genesis, SignedTransfer, Tokens, Transfer};
+
+use crate::start_network_with;
+
+/// Test accounts: keys from fixed seeds, each funded at genesis, and the next seq of each.
+pub struct Wallets {
+    keys: Vec<SigningKey>,
+    /// The next seq of each account (advanced by [`Wallets::pay`]).
+    pub next_seq: Vec<u64>,
+    /// The genesis that funds them.
+    pub genesis: Genesis,
+}
+
+impl Wallets {
+    /// `count` accounts (at most 255) with `balance` tokens each.
+    pub fn new(count: usize, balance: u64) -> Self {
+        let keys: Vec<SigningKey> = (0..count)
+            .map(|i| SigningKey::from_bytes(&[i as u8 + 1; 32]))
+            .collect();
+        let genesis = Genesis::local_dev(keys.iter().map(|k| (Account::from(k), Tokens(balance))));
+        Self {
+            next_seq: vec![1; keys.len()],
+            keys,
+            genesis,
+        }
+    }
+
+    /// Account `i`.
+    pub fn account(&self, i: usize) -> Account {
+        Account::from(&self.keys[i])
+    }
+
+    /// The next transfer of account `from`.
+    pub fn pay(&mut self, from: usize, to: Account, amount: u64, memo: &str) -> SignedTransfer {
+        let seq = self.next_seq[from];
+        self.next_seq[from] += 1;
+        self.sign(from, to, amount, seq, memo)
+    }
+
+    /// A transfer of account `from` at `seq` (which need not be its next: equivocations).
+    pub fn sign(
+        &self,
+        from: usize,
+        to: Account,
+        amount: u64,
+        seq: u64,
+        memo: &str,
+    ) -> SignedTransfer {
+        Transfer {
+            network: self.genesis.network_id(),
+            from: self.account(from),
+            to,
+            amount: Tokens(amount),
+            fee: Tokens::ZERO,
+            seq,
+            memo: memo.to_owned(),
+        }
+        .sign(&self.keys[from])
+    }
+}
+
+/// [`start_network_with`] `n` nodes on `wallets`' genesis. The genesis file's folder is the
+/// last of the returned data dirs.
+pub async fn ledger_network(
+    n: usize,
+    wallets: &Wallets,
+) -> Result<(Vec<tempfile::TempDir>, Vec<RunningNode>)> {
+    let genesis_dir = tempfile::tempdir()?;
+    let path = genesis_dir.path().join("genesis.json");
+    std::fs::write(&path, wallets.genesis.to_json()?)?;
+    let (mut dirs, nodes) = start_network_with(n, |config| {
+        config.ledger.genesis = Some(path.clone());
+    })
+    .await?;
+    dirs.push(genesis_dir);
+    Ok((dirs, nodes))
+}
+
+/// Whether every node holds the same ledger state.
+pub fn converged(nodes: &[RunningNode]) -> bool {
+    let first = nodes[0].ledger().snapshot();
+    nodes[1..].iter().all(|n| n.ledger().snapshot() == first)
+}
