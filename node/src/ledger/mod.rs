@@ -238,8 +238,6 @@ impl EarlyAcks {
 /// What a batch of gossiped or synced items did.
 #[derive(Default)]
 struct Absorbed {
-    /// Something new was taken.
-    new: bool,
     /// Why an item was invalid, if one was.
     invalid: Option<String>,
     /// Acks this node signed for what it applied.
@@ -446,15 +444,12 @@ impl NodeLedger {
         for transfer in transfers {
             match ledger.apply(transfer) {
                 Ok(applied @ Applied::Applied { .. }) => {
-                    out.new = true;
                     let acks = self.ack_applied(&mut ledger, &applied);
                     out.acks.extend(acks);
                 }
-                Ok(Applied::Held { .. }) => out.new = true,
-                Ok(Applied::Duplicate { .. }) => {}
+                Ok(Applied::Held { .. } | Applied::Duplicate { .. }) => {}
                 Ok(Applied::Equivocation { proof, reverted }) => {
                     warn!(account = %proof.account(), seq = proof.seq(), reverted = reverted.len(), "equivocation detected");
-                    out.new = true;
                     out.proofs.push(*proof);
                 }
                 Err(LedgerError::Invalid(e)) => out.invalid = Some(e.to_string()),
@@ -468,7 +463,6 @@ impl NodeLedger {
             match ledger.apply_proof(proof.clone()) {
                 Ok(ProofOutcome::Frozen { account, .. }) => {
                     warn!(%account, "account frozen by an equivocation proof");
-                    out.new = true;
                     out.proofs.push(proof);
                 }
                 Ok(ProofOutcome::AlreadyFrozen { .. }) => {}
@@ -479,7 +473,6 @@ impl NodeLedger {
         let mut early = self.0.early_acks.lock().unwrap_or_else(|e| e.into_inner());
         for ack in acks {
             match ledger.record_ack(&ack) {
-                Ok(micro_ledger::AckOutcome::Recorded) => out.new = true,
                 Ok(_) => {}
                 Err(LedgerError::Ack(e)) => out.invalid = Some(e.to_string()),
                 Err(LedgerError::UnknownTransfer(_) | LedgerError::NotApplied(_)) => {
@@ -529,13 +522,15 @@ impl NodeLedger {
                     tokio::task::spawn_blocking(move || this.absorb(transfers, acks, proofs))
                         .await
                         .unwrap_or_default();
-                let acceptance = match (&absorbed.invalid, absorbed.new) {
-                    (Some(reason), _) => {
+                // Valid content is forwarded even when it is not new here (an ack of a
+                // transfer final here, or one that came before its transfer): others may
+                // still need it, and gossipsub already drops repeats of one message.
+                let acceptance = match &absorbed.invalid {
+                    Some(reason) => {
                         warn!(peer = %message.propagation_source, %reason, "invalid ledger gossip");
                         MessageAcceptance::Reject
                     }
-                    (None, true) => MessageAcceptance::Accept,
-                    (None, false) => MessageAcceptance::Ignore,
+                    None => MessageAcceptance::Accept,
                 };
                 (acceptance, absorbed)
             }
@@ -595,6 +590,11 @@ impl NodeLedger {
                 Ok(view(entry, status))
             })
             .collect()
+    }
+
+    /// The acks this node holds for a transfer.
+    pub fn acks(&self, id: &micro_ledger::TransferId) -> Result<Vec<Ack>, NodeLedgerError> {
+        Ok(self.ledger().acks(id)?)
     }
 
     /// The standing of one transfer here, if known.

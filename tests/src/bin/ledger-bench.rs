@@ -88,6 +88,25 @@ async fn run(n: usize, args: &Args) -> Result<Row> {
                 };
                 *seen.entry(status).or_insert(0) += 1;
             }
+            for node in &nodes {
+                if let Ok(Some(TransferStatus::Pending { .. })) = node.ledger().status(&id) {
+                    let scores = node.reputation().scores();
+                    let ackers: Vec<_> = node
+                        .ledger()
+                        .acks(&id)?
+                        .iter()
+                        .filter_map(|a| micro_node::ledger::peer_of(&a.acker))
+                        .collect();
+                    eprintln!("stuck node {} ({} acks):", node.peer_id(), ackers.len());
+                    for (peer, score) in scores.iter() {
+                        let in_network = nodes.iter().any(|n| n.peer_id() == peer);
+                        eprintln!(
+                            "  {peer} score {score:.4} acked {} in network {in_network}",
+                            ackers.contains(&peer)
+                        );
+                    }
+                }
+            }
             anyhow::bail!(
                 "{} transfers never final; the first stands: {seen:?}",
                 sent.len()
