@@ -36,11 +36,18 @@ fn parse_account(text: &str) -> Result<Account, String> {
         })
 }
 
-fn account_in(s: &AppState, query: &AccountQuery) -> Result<Account, String> {
-    match &query.account {
-        Some(text) => parse_account(text),
-        None => Ok(s.ledger.account()),
-    }
+/// The account a balance or history query names (this node's if none) and its limit, or why
+/// the query is bad.
+fn account_in(
+    s: &AppState,
+    query: Result<Query<AccountQuery>, QueryRejection>,
+) -> Result<(Account, usize), String> {
+    let Query(query) = query.map_err(|e| e.body_text())?;
+    let account = match &query.account {
+        Some(text) => parse_account(text)?,
+        None => s.ledger.account(),
+    };
+    Ok((account, query.limit))
 }
 
 fn ledger_error(e: NodeLedgerError) -> Response {
@@ -60,12 +67,8 @@ async fn balance(
     State(s): State<AppState>,
     query: Result<Query<AccountQuery>, QueryRejection>,
 ) -> Response {
-    let Query(query) = match query {
-        Ok(q) => q,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
-    };
-    let account = match account_in(&s, &query) {
-        Ok(a) => a,
+    let (account, _) = match account_in(&s, query) {
+        Ok(found) => found,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     Json(BalanceView {
@@ -83,15 +86,11 @@ async fn history(
     State(s): State<AppState>,
     query: Result<Query<AccountQuery>, QueryRejection>,
 ) -> Response {
-    let Query(query) = match query {
-        Ok(q) => q,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
-    };
-    let account = match account_in(&s, &query) {
-        Ok(a) => a,
+    let (account, limit) = match account_in(&s, query) {
+        Ok(found) => found,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    match s.ledger.history(&account, query.limit.min(MAX_HISTORY)) {
+    match s.ledger.history(&account, limit.min(MAX_HISTORY)) {
         Ok(entries) => Json(entries).into_response(),
         Err(e) => ledger_error(e),
     }
