@@ -19,12 +19,13 @@ use super::wire::{
 };
 use super::{NodeLedger, decode_items};
 
-/// Largest sync request read, in bytes (requests are tiny).
-const MAX_REQUEST_BYTES: usize = 1024;
 /// Most acks sent per transfer in a range or acks answer.
 const MAX_ACKS_PER_TRANSFER: usize = 64;
 /// Most transfers whose acks one request asks for.
 const MAX_ACK_IDS: usize = 32;
+/// Largest sync request read, in bytes: the largest is an acks request for [`MAX_ACK_IDS`]
+/// transfers (34 bytes per id with its field header), plus room for the envelope.
+const MAX_REQUEST_BYTES: usize = MAX_ACK_IDS * 34 + 64;
 
 impl NodeLedger {
     /// Answers one sync request on a blocking thread.
@@ -185,7 +186,12 @@ impl NodeLedger {
         let pending: Vec<micro_ledger::TransferId> = {
             let mut unsettled = self.0.unsettled.lock().unwrap_or_else(|e| e.into_inner());
             unsettled.retain(|id| !settled.contains(id));
-            unsettled.iter().take(MAX_ACK_IDS).copied().collect()
+            // Round robin: the ids asked about go to the back, so a transfer no peer can
+            // settle yet does not starve the others.
+            let asked = unsettled.len().min(MAX_ACK_IDS);
+            let pending: Vec<_> = unsettled.drain(..asked).collect();
+            unsettled.extend(pending.iter().copied());
+            pending
         };
         if pending.is_empty() {
             return;
@@ -283,5 +289,27 @@ impl NodeLedger {
             };
             self.sync_with(peer).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The largest request this node sends must be one it would read: an acks request for
+    /// 32 transfers once exceeded a 1 KiB limit, and finality stalled wherever more than 30
+    /// transfers were pending.
+    #[test]
+    fn largest_acks_request_fits_the_request_limit() {
+        let request = SyncRequest {
+            ask: Some(Ask::Acks(AcksRequest {
+                ids: vec![vec![0xff; 32]; MAX_ACK_IDS],
+            })),
+        };
+        let len = request.encode_to_vec().len();
+        assert!(
+            len <= MAX_REQUEST_BYTES,
+            "{len} bytes > {MAX_REQUEST_BYTES}"
+        );
     }
 }
