@@ -174,6 +174,9 @@ pub enum Command {
         /// The version to announce.
         #[arg(long, default_value = "latest")]
         version: String,
+        /// Tokens a call from another node costs once its free allowance is used (0 = free).
+        #[arg(long, default_value_t = 0)]
+        price: u64,
     },
     /// The services this node serves.
     Services,
@@ -320,6 +323,9 @@ pub enum LedgerCommand {
         #[arg(long, default_value = "")]
         memo: String,
     },
+    /// Metered calls: what this node owes the providers it called (settled every few
+    /// seconds by transfers) and what callers owe it.
+    Metering,
 }
 
 #[derive(Debug, Subcommand)]

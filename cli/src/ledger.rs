@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use micro_node::api::{BalanceView, TransferBody, TransferReply};
 use micro_node::ledger::HistoryView;
+use micro_node::metering::MeteringStatus;
 
 use crate::args::LedgerCommand;
 use crate::client::Client;
@@ -51,6 +52,14 @@ pub async fn run(client: &Client, command: LedgerCommand, json: bool) -> Result<
                 print_json(&entries)
             } else {
                 print_text(render::history(&entries))
+            }
+        }
+        LedgerCommand::Metering => {
+            let status: MeteringStatus = client.get("/metering", &[], QUICK).await?;
+            if json {
+                print_json(&status)
+            } else {
+                print_text(render::metering(&status))
             }
         }
         LedgerCommand::Transfer { to, amount, memo } => {

@@ -249,6 +249,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
             http,
             endpoints,
             version,
+            price,
         } => {
             let spec = ServeSpec {
                 name: name.parse()?,
@@ -260,6 +261,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
                     .map(|e| parse_endpoint(e))
                     .collect::<Result<_>>()?,
                 metadata: Default::default(),
+                price_per_call: price,
             };
             let record: ServiceRecord = client.post("/services", &spec, QUICK).await?;
             if json {

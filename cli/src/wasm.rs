@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use micro_node::api::{DeployBody, KillReply};
+use micro_node::services::LocalService;
 use micro_wasm_runtime::{Deployed, LogLine, ServiceStatus};
 
 use crate::client::Client;
@@ -92,7 +93,8 @@ pub async fn status(client: &Client, json: bool) -> Result<()> {
     if json {
         print_json(&services)
     } else {
-        print_text(render::wasm_status(&services))
+        let served: Vec<LocalService> = client.get("/services", &[], QUICK).await?;
+        print_text(render::wasm_status(&services, &served))
     }
 }
 

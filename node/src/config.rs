@@ -38,6 +38,8 @@ pub struct NodeConfig {
     pub reputation: crate::reputation::ReputationConfig,
     /// The token ledger: genesis and anti-entropy.
     pub ledger: crate::ledger::LedgerConfig,
+    /// Metering of priced calls: settlement and rate limits.
+    pub metering: crate::metering::MeteringConfig,
 }
 
 impl Default for NodeConfig {
@@ -54,6 +56,7 @@ impl Default for NodeConfig {
             source: crate::source::SourceConfig::default(),
             reputation: crate::reputation::ReputationConfig::default(),
             ledger: crate::ledger::LedgerConfig::default(),
+            metering: crate::metering::MeteringConfig::default(),
         }
     }
 }

@@ -87,4 +87,7 @@ pub enum NodeError {
     /// The ledger could not be opened (genesis, database).
     #[error("cannot start the ledger: {0}")]
     Ledger(#[from] crate::ledger::NodeLedgerError),
+    /// The metering books could not be opened.
+    #[error(transparent)]
+    Metering(#[from] crate::metering::MeteringError),
 }

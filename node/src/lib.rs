@@ -15,6 +15,7 @@ pub mod events;
 pub mod gateway;
 pub mod identity;
 pub mod ledger;
+pub mod metering;
 mod node;
 pub mod registry;
 pub mod reputation;

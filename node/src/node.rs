@@ -19,6 +19,7 @@ use crate::credential::Credential;
 use crate::data_dir::DataDir;
 use crate::events::{EventStore, Events, EventsError};
 use crate::ledger::{LEDGER_TOPIC, NodeLedger};
+use crate::metering::Metering;
 use crate::registry::GOSSIP_TOPIC;
 use crate::reputation::{NodeReputation, REPUTATION_TOPIC};
 use crate::services::Services;
@@ -35,6 +36,7 @@ pub struct RunningNode {
     wasm: Wasm,
     reputation: NodeReputation,
     ledger: NodeLedger,
+    metering: Metering,
     data_dir: DataDir,
     control_addr: SocketAddr,
     gateway_addr: Option<SocketAddr>,
@@ -184,6 +186,19 @@ impl RunningNode {
                 return Err(e.into());
             }
         };
+        let metering = match Metering::open(
+            &db,
+            ledger.clone(),
+            reputation.clone(),
+            key.clone(),
+            config.metering.clone(),
+        ) {
+            Ok(metering) => metering,
+            Err(e) => {
+                overlay.shutdown().await;
+                return Err(e.into());
+            }
+        };
         let (stop, stop_rx) = watch::channel(false);
         let events = Events::new(
             overlay.clone(),
@@ -193,6 +208,7 @@ impl RunningNode {
             stop_rx.clone(),
         );
         let services = Services::new(overlay.clone(), key, config.services.clone());
+        services.attach_metering(metering.clone());
         let broker = Broker::new(overlay.clone(), config.broker);
         let mut wasm_config = config.wasm.clone();
         if wasm_config.dir.as_os_str().is_empty() {
@@ -251,6 +267,7 @@ impl RunningNode {
             )),
             tokio::spawn(reputation.clone().run(stop_rx.clone())),
             tokio::spawn(ledger.clone().run_sync(stop_rx.clone())),
+            tokio::spawn(metering.clone().run_settlement(stop_rx.clone())),
             tokio::spawn(events.clone().run_upkeep(stop_rx.clone())),
             tokio::spawn(heartbeat(
                 services.clone(),
@@ -268,6 +285,7 @@ impl RunningNode {
                     wasm: wasm.clone(),
                     reputation: reputation.clone(),
                     ledger: ledger.clone(),
+                    metering: metering.clone(),
                     stop: stop_rx.clone(),
                 },
                 credential.clone(),
@@ -297,6 +315,7 @@ impl RunningNode {
             wasm,
             reputation,
             ledger,
+            metering,
             data_dir,
             control_addr,
             gateway_addr,
@@ -341,6 +360,11 @@ impl RunningNode {
     /// The node's token ledger.
     pub fn ledger(&self) -> &NodeLedger {
         &self.ledger
+    }
+
+    /// The node's metering of priced calls.
+    pub fn metering(&self) -> &Metering {
+        &self.metering
     }
 
     /// The node's identity.

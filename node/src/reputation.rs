@@ -121,6 +121,11 @@ impl NodeReputation {
         self.state().observe_receipt(peer, calls, now());
     }
 
+    /// What `peer` may call here: free calls and calls per second, by its standing.
+    pub fn admission(&self, peer: &PeerId) -> Allowance {
+        self.state().admission(peer)
+    }
+
     /// Collapses `peer` after a verified proof of equivocation: weight 0, reports ignored.
     pub fn collapse(&self, peer: PeerId) {
         match self.state().collapse(peer) {

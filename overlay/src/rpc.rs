@@ -223,6 +223,7 @@ mod tests {
             body,
             timeout_ms: 500,
             version: "1.2.0".into(),
+            receipt: vec![1, 2, 3],
         }
     }
 

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use ed25519_dalek::SigningKey;
 use micro_node::RunningNode;
+use micro_node::config::NodeConfig;
 use micro_node::ledger::micro_ledger::{Account, Genesis, SignedTransfer, Tokens, Transfer};
 
 use crate::start_network_with;
@@ -71,11 +72,21 @@ pub async fn ledger_network(
     n: usize,
     wallets: &Wallets,
 ) -> Result<(Vec<tempfile::TempDir>, Vec<RunningNode>)> {
+    ledger_network_with(n, wallets, |_| {}).await
+}
+
+/// [`ledger_network`] with `adjust` applied to every node's configuration too.
+pub async fn ledger_network_with(
+    n: usize,
+    wallets: &Wallets,
+    adjust: impl Fn(&mut NodeConfig),
+) -> Result<(Vec<tempfile::TempDir>, Vec<RunningNode>)> {
     let genesis_dir = tempfile::tempdir()?;
     let path = genesis_dir.path().join("genesis.json");
     std::fs::write(&path, wallets.genesis.to_json()?)?;
     let (mut dirs, nodes) = start_network_with(n, |config| {
         config.ledger.genesis = Some(path.clone());
+        adjust(config);
     })
     .await?;
     dirs.push(genesis_dir);

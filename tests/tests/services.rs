@@ -33,6 +33,7 @@ fn spec(url: String) -> ServeSpec {
             response_schema: None,
         }],
         metadata: Default::default(),
+        price_per_call: 0,
     }
 }
 

@@ -2,6 +2,7 @@
 
 use micro_node::api::{BalanceView, ReputationView};
 use micro_node::ledger::HistoryView;
+use micro_node::metering::MeteringStatus;
 
 use super::Table;
 use super::format::{sanitize, short_peer};
@@ -50,6 +51,28 @@ pub fn balance(view: &BalanceView) -> String {
         ));
     }
     out
+}
+
+/// SIDE (owes / owed), COUNTERPARTY, CALLS, CHARGED, PAID, UNPAID.
+pub fn metering(status: &MeteringStatus) -> String {
+    if status.owed.is_empty() && status.due.is_empty() {
+        return "no metered calls yet\n".to_owned();
+    }
+    let mut t = Table::new(["SIDE", "COUNTERPARTY", "CALLS", "CHARGED", "PAID", "UNPAID"]);
+    let sides = [("owes", &status.owed), ("owed by", &status.due)];
+    for (side, parties) in sides {
+        for p in parties {
+            t.push([
+                side.to_owned(),
+                p.account.to_string()[..16].to_owned() + "…",
+                p.calls.to_string(),
+                p.charged.to_string(),
+                p.paid.to_string(),
+                p.charged.saturating_sub(p.paid).to_string(),
+            ]);
+        }
+    }
+    t.to_string()
 }
 
 /// SEQ, DIRECTION, AMOUNT, COUNTERPARTY, STATUS, MEMO.

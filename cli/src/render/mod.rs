@@ -15,7 +15,7 @@ mod wasm;
 use micro_overlay::crawl::NetworkGraph;
 use micro_overlay::{Direction, LocalInfo, NodeInfo, PeerConnection, Reach, Role, Route};
 
-pub use economy::{balance, history, reputation};
+pub use economy::{balance, history, metering, reputation};
 pub use events::{event_line, event_topic, event_topics};
 pub use format::{ago, duration, short_peer};
 pub use services::{local_services, network_services, service_routes};

@@ -10,7 +10,19 @@ use super::format::{rtt, sanitize, short_peer};
 
 /// This node's services: NAME, VERSION, BACKEND, ENDPOINTS, CALLS, ERRORS.
 pub fn local_services(services: &[LocalService]) -> String {
-    let mut t = Table::new(["NAME", "VERSION", "BACKEND", "ENDPOINTS", "CALLS", "ERRORS"]);
+    let mut t = Table::new([
+        "NAME",
+        "VERSION",
+        "BACKEND",
+        "ENDPOINTS",
+        "CALLS",
+        "ERRORS",
+        "PRICE",
+        "FREE",
+        "PAID",
+        "EARNED",
+        "REFUSED",
+    ]);
     for s in services {
         let backend = match &s.spec.backend {
             Backend::Builtin => "built-in".to_owned(),
@@ -36,6 +48,11 @@ pub fn local_services(services: &[LocalService]) -> String {
             endpoints,
             s.calls.to_string(),
             s.errors.to_string(),
+            s.spec.price_per_call.to_string(),
+            s.free_calls.to_string(),
+            s.paid_calls.to_string(),
+            s.earned.to_string(),
+            s.refused.to_string(),
         ]);
     }
     t.to_string()

@@ -1,5 +1,6 @@
 //! Views of the wasm services: `status` and `logs`.
 
+use micro_node::services::LocalService;
 use micro_wasm_runtime::{Deployed, LogLine, ServiceState, ServiceStatus};
 
 use super::Table;
@@ -31,10 +32,11 @@ pub fn replaced_note(deployed: &Deployed) -> String {
     }
 }
 
-/// NAME, VERSION, STATE, INSTANCES, CALLS, ERRORS, MEMORY (peak / limit), FUEL, STORE. An
+/// NAME, VERSION, STATE, INSTANCES, CALLS, ERRORS, MEMORY (peak / limit), FUEL, STORE, and
+/// from the service layer (`served`, by name) PRICE, PAID (calls) and EARNED (tokens). An
 /// older version still running beside the current one is `older`: it answers only calls
 /// that pin it.
-pub fn wasm_status(services: &[ServiceStatus]) -> String {
+pub fn wasm_status(services: &[ServiceStatus], served: &[LocalService]) -> String {
     if services.is_empty() {
         return "no wasm services on this node; deploy one with: micro-node deploy <file.wasm>\n"
             .to_owned();
@@ -49,8 +51,16 @@ pub fn wasm_status(services: &[ServiceStatus]) -> String {
         "MEMORY",
         "FUEL",
         "STORE",
+        "PRICE",
+        "PAID",
+        "EARNED",
     ]);
     for s in services {
+        let metered = served
+            .iter()
+            .find(|l| l.spec.name.as_str() == s.name && s.current);
+        let column =
+            |f: fn(&LocalService) -> u64| metered.map_or("-".to_owned(), |l| f(l).to_string());
         t.push([
             sanitize(&s.name),
             sanitize(&s.version),
@@ -69,6 +79,9 @@ pub fn wasm_status(services: &[ServiceStatus]) -> String {
             ),
             fuel(s.fuel_used),
             mib(s.store_bytes),
+            column(|l| l.spec.price_per_call),
+            column(|l| l.paid_calls),
+            column(|l| l.earned),
         ]);
     }
     t.to_string()

@@ -21,6 +21,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/ledger/balance", get(balance))
         .route("/v1/ledger/history", get(history))
         .route("/v1/ledger/transfers", post(transfer))
+        .route("/v1/metering", get(metering))
 }
 
 /// `text` as an account: 64 hex digits, or a peer id whose key is ed25519.
@@ -122,4 +123,9 @@ async fn transfer(
             .into_response(),
         Err(e) => ledger_error(e),
     }
+}
+
+/// `GET /v1/metering`: what this node owes its providers and what callers owe it.
+async fn metering(State(s): State<AppState>) -> Json<crate::metering::MeteringStatus> {
+    Json(s.metering.status())
 }

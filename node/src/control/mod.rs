@@ -39,6 +39,7 @@ pub(crate) struct AppState {
     pub wasm: crate::wasm::Wasm,
     pub reputation: crate::reputation::NodeReputation,
     pub ledger: crate::ledger::NodeLedger,
+    pub metering: crate::metering::Metering,
     /// Turns true at shutdown: long-lived responses (subscriptions) end then.
     pub stop: watch::Receiver<bool>,
 }

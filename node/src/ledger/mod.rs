@@ -195,7 +195,13 @@ struct Inner {
     account: Account,
     reputation: NodeReputation,
     config: LedgerConfig,
+    /// Told of every transfer to this node's account as it applies (metering counts
+    /// settlements with it).
+    incoming: std::sync::OnceLock<IncomingHook>,
 }
+
+/// A callback for transfers to this node's account.
+pub type IncomingHook = Box<dyn Fn(&micro_ledger::Transfer) + Send + Sync>;
 
 /// The node's ledger. Clone freely.
 #[derive(Clone)]
@@ -279,7 +285,17 @@ impl NodeLedger {
             account,
             reputation,
             config,
+            incoming: std::sync::OnceLock::new(),
         })))
+    }
+
+    /// Sets the callback told of every transfer to this node's account when it applies here
+    /// (called with the ledger locked: it must be quick and must not call the ledger). Only
+    /// the first call takes effect.
+    pub fn on_incoming(&self, hook: IncomingHook) {
+        if self.0.incoming.set(hook).is_err() {
+            warn!("a ledger incoming-transfer hook was already set");
+        }
     }
 
     fn ledger(&self) -> MutexGuard<'_, Ledger> {
@@ -417,6 +433,15 @@ impl NodeLedger {
                     if let Err(e) = ledger.record_ack(&ack) {
                         debug!(error = %e, "early ack not recorded");
                     }
+                }
+            }
+        }
+        if let Some(hook) = self.0.incoming.get() {
+            for id in &ids {
+                match ledger.find(id) {
+                    Ok(Some((t, _))) if t.transfer.to == self.0.account => hook(&t.transfer),
+                    Ok(_) => {}
+                    Err(e) => warn!(error = %e, "applied transfer not found"),
                 }
             }
         }

@@ -130,6 +130,17 @@ impl Services {
             if remaining.is_zero() {
                 break;
             }
+            // A priced service on another node gets a receipt: past the free allowance
+            // the provider bills the call against it.
+            let price = if peer == local {
+                0
+            } else {
+                self.price_at(&call.service, &peer)
+            };
+            let metering = self.0.metering.get().filter(|_| price > 0);
+            let receipt = metering
+                .and_then(|m| m.receipt(&peer, call.service.as_str(), price))
+                .unwrap_or_default();
             let request = RpcRequest {
                 id: format!("{:016x}", rand::random::<u64>()),
                 service: call.service.to_string(),
@@ -139,6 +150,7 @@ impl Services {
                 body: call.body.clone(),
                 timeout_ms: u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX),
                 version: call.version.clone().unwrap_or_default(),
+                receipt,
             };
             let started = Instant::now();
             let result = if peer == local {
@@ -153,6 +165,14 @@ impl Services {
             match result {
                 Ok(response) if (200..300).contains(&response.status) => {
                     lock(&self.0.latency).record(peer, latency_ms);
+                    if let Some(metering) = metering {
+                        let charged = response
+                            .headers
+                            .get(crate::metering::CHARGED_HEADER)
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .unwrap_or(0);
+                        metering.charged(&peer, charged, price);
+                    }
                     return Ok(CallOutcome {
                         status: u16::try_from(response.status).unwrap_or(200),
                         body: response.body,

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use tracing::{Instrument, debug, info_span};
 
 use super::{BUILTIN_SERVICE, Backend, Services, backend};
+use crate::metering::{Admit, CHARGED_HEADER};
 use crate::registry::{Endpoint, ServiceName};
 
 /// Where dispatch errors say they came from.
@@ -122,7 +123,23 @@ impl Services {
             0 => self.0.config.default_timeout,
             ms => Duration::from_millis(ms),
         };
-        let response = match &served.spec.backend {
+        let price = served.spec.price_per_call;
+        let metering = self
+            .0
+            .metering
+            .get()
+            .filter(|_| price > 0 && caller != self.0.overlay.local_peer_id());
+        let admitted =
+            match metering.map(|m| m.admit(&caller, name.as_str(), price, &request.receipt)) {
+                None => None,
+                Some(Ok(admit)) => Some(admit),
+                Some(Err(refusal)) => {
+                    served.refused.fetch_add(1, Ordering::Relaxed);
+                    debug!(%caller, code = refusal.code, detail = %refusal.detail, "call refused");
+                    return error_response(&request.id, ERROR_ID, refusal.code, refusal.detail);
+                }
+            };
+        let mut response = match &served.spec.backend {
             Backend::Builtin => self.builtin(caller, &request).await,
             Backend::Wasm { .. } => self.wasm(&name, pin, &request, timeout).await,
             Backend::Http { url } => {
@@ -139,6 +156,23 @@ impl Services {
         served.calls.fetch_add(1, Ordering::Relaxed);
         if !(200..300).contains(&response.status) {
             served.errors.fetch_add(1, Ordering::Relaxed);
+        } else if let (Some(metering), Some(admit)) = (metering, admitted) {
+            // Only successful calls are billed.
+            let charged = match admit {
+                Admit::Free => {
+                    served.free_calls.fetch_add(1, Ordering::Relaxed);
+                    0
+                }
+                Admit::Paid { price } => {
+                    metering.bill(&caller, price);
+                    served.paid_calls.fetch_add(1, Ordering::Relaxed);
+                    served.earned.fetch_add(price, Ordering::Relaxed);
+                    price
+                }
+            };
+            response
+                .headers
+                .insert(CHARGED_HEADER.to_owned(), charged.to_string());
         }
         debug!(%caller, status = response.status, "answered");
         response

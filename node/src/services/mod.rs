@@ -65,6 +65,9 @@ pub struct ServeSpec {
     /// Free-form metadata published with the record.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// Tokens a call from another node costs, past the caller's free allowance (0 = free).
+    #[serde(default)]
+    pub price_per_call: u64,
 }
 
 fn default_version() -> String {
@@ -80,12 +83,56 @@ pub struct LocalService {
     pub calls: u64,
     /// Calls answered with an error.
     pub errors: u64,
+    /// Calls of other nodes served from their free allowance (priced services).
+    #[serde(default)]
+    pub free_calls: u64,
+    /// Calls of other nodes paid for.
+    #[serde(default)]
+    pub paid_calls: u64,
+    /// Tokens billed for them.
+    #[serde(default)]
+    pub earned: u64,
+    /// Calls refused: over a rate limit, or past the free allowance without payment.
+    #[serde(default)]
+    pub refused: u64,
 }
 
 struct Served {
     spec: ServeSpec,
     calls: AtomicU64,
     errors: AtomicU64,
+    free_calls: AtomicU64,
+    paid_calls: AtomicU64,
+    earned: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl Served {
+    fn new(spec: ServeSpec) -> Self {
+        Self {
+            spec,
+            calls: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            free_calls: AtomicU64::new(0),
+            paid_calls: AtomicU64::new(0),
+            earned: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// The same counters for a new spec (a redeploy).
+    fn replaced_by(&self, spec: ServeSpec) -> Self {
+        let copy = |c: &AtomicU64| AtomicU64::new(c.load(Ordering::Relaxed));
+        Self {
+            spec,
+            calls: copy(&self.calls),
+            errors: copy(&self.errors),
+            free_calls: copy(&self.free_calls),
+            paid_calls: copy(&self.paid_calls),
+            earned: copy(&self.earned),
+            refused: copy(&self.refused),
+        }
+    }
 }
 
 /// Why a service could not be served.
@@ -179,6 +226,8 @@ struct Inner {
     wasm: OnceLock<micro_wasm_runtime::Runtime>,
     /// The wasm services, for the built-in `Node.Deploy` (held weakly: they own us).
     deployer: OnceLock<crate::wasm::WeakWasm>,
+    /// Receipts and billing for priced services, once the node attached them.
+    metering: OnceLock<crate::metering::Metering>,
 }
 
 /// The service layer of one node. Clone freely.
@@ -224,6 +273,7 @@ impl Services {
             seq: AtomicU64::new(crate::registry::now_ms()),
             wasm: OnceLock::new(),
             deployer: OnceLock::new(),
+            metering: OnceLock::new(),
             config,
         }));
         let builtin = ServeSpec {
@@ -233,15 +283,9 @@ impl Services {
             backend: Backend::Builtin,
             endpoints: dispatch::builtin_endpoints(),
             metadata: BTreeMap::new(),
+            price_per_call: 0,
         };
-        lock(&services.0.local).insert(
-            builtin.name.clone(),
-            Arc::new(Served {
-                spec: builtin,
-                calls: AtomicU64::new(0),
-                errors: AtomicU64::new(0),
-            }),
-        );
+        lock(&services.0.local).insert(builtin.name.clone(), Arc::new(Served::new(builtin)));
         services
     }
 
@@ -253,6 +297,11 @@ impl Services {
     /// Lets `runtime` answer the `Backend::Wasm` services. Only the first call counts.
     pub fn attach_wasm(&self, runtime: micro_wasm_runtime::Runtime) {
         let _ = self.0.wasm.set(runtime);
+    }
+
+    /// Meters priced calls with `metering`, both ways. Only the first call counts.
+    pub fn attach_metering(&self, metering: crate::metering::Metering) {
+        let _ = self.0.metering.set(metering);
     }
 
     /// Lets `wasm` answer `Node.Deploy`. Only the first call counts.
@@ -284,6 +333,10 @@ impl Services {
                 spec: s.spec.clone(),
                 calls: s.calls.load(Ordering::Relaxed),
                 errors: s.errors.load(Ordering::Relaxed),
+                free_calls: s.free_calls.load(Ordering::Relaxed),
+                paid_calls: s.paid_calls.load(Ordering::Relaxed),
+                earned: s.earned.load(Ordering::Relaxed),
+                refused: s.refused.load(Ordering::Relaxed),
             })
             .collect()
     }

@@ -2,7 +2,6 @@
 //! what other nodes announce.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use micro_overlay::{GossipMessage, MessageAcceptance, PeerId};
 use micro_wasm_runtime::version_matches;
@@ -67,14 +66,7 @@ impl Services {
             if local.len() > self.0.config.max_local_services {
                 return Err(ServeError::TooMany(self.0.config.max_local_services));
             }
-            local.insert(
-                spec.name.clone(),
-                Arc::new(Served {
-                    spec: spec.clone(),
-                    calls: AtomicU64::new(0),
-                    errors: AtomicU64::new(0),
-                }),
-            );
+            local.insert(spec.name.clone(), Arc::new(Served::new(spec.clone())));
         }
         if let Err(e) = self
             .0
@@ -100,14 +92,7 @@ impl Services {
             let mut local = lock(&self.0.local);
             match local.get(&spec.name).cloned() {
                 Some(old) if matches!(old.spec.backend, Backend::Wasm { .. }) => {
-                    local.insert(
-                        spec.name.clone(),
-                        Arc::new(Served {
-                            spec: spec.clone(),
-                            calls: AtomicU64::new(old.calls.load(Ordering::Relaxed)),
-                            errors: AtomicU64::new(old.errors.load(Ordering::Relaxed)),
-                        }),
-                    );
+                    local.insert(spec.name.clone(), Arc::new(old.replaced_by(spec.clone())));
                     true
                 }
                 _ => false,
@@ -189,7 +174,7 @@ impl Services {
             addrs,
             endpoints: spec.endpoints.clone(),
             metadata: spec.metadata.clone(),
-            price_per_call: 0,
+            price_per_call: spec.price_per_call,
             issued_at_ms: now,
             expires_at_ms: now.saturating_add(ttl),
             seq: self.next_seq(),
@@ -339,6 +324,15 @@ impl Services {
             })
             .map(|r| r.owner)
             .collect()
+    }
+
+    /// The price per call `owner` announces for `name` (0 if unknown).
+    pub(super) fn price_at(&self, name: &ServiceName, owner: &PeerId) -> u64 {
+        lock(&self.0.directory)
+            .providers(name, now_ms())
+            .into_iter()
+            .find(|r| r.owner == *owner)
+            .map_or(0, |r| r.price_per_call)
     }
 
     /// Forgets that `owner` serves `name` (it said it does not).

@@ -321,6 +321,7 @@ fn spec_for(name: ServiceName, status: &ServiceStatus) -> ServeSpec {
         );
     }
     ServeSpec {
+        price_per_call: manifest.price,
         name,
         version: manifest.version.clone(),
         older_versions: Vec::new(),
