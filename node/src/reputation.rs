@@ -202,14 +202,26 @@ impl NodeReputation {
             }
             let report = state.local_report(&this.0.key, now);
             let scores = Arc::new(state.recompute(&supers, now).clone());
+            let app_scores: Vec<(PeerId, f64)> = connected
+                .iter()
+                .map(|c| (c.peer_id, state.app_specific_score(&c.peer_id, now)))
+                .collect();
             if let Err(e) = state.checkpoint(now) {
                 warn!(error = %e, "could not checkpoint reputation");
             }
             drop(state);
             *this.0.scores.write().unwrap_or_else(|e| e.into_inner()) = scores;
-            report
+            (report, app_scores)
         })
         .await;
+        let report = match report {
+            Ok((report, app_scores)) => {
+                // Gossipsub weighs peers by this node's view of them too.
+                self.0.overlay.set_app_scores(app_scores).await;
+                Ok(report)
+            }
+            Err(e) => Err(e),
+        };
         match report {
             Ok(Ok(report)) => {
                 if let Err(e) = self

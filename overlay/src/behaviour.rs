@@ -106,11 +106,25 @@ impl Behaviour {
             .max_transmit_size(config.gossip_max_message_bytes)
             .build()
             .map_err(|e| BehaviourError(e.to_string()))?;
-        let gossipsub = gossipsub::Behaviour::new(
+        let mut gossipsub = gossipsub::Behaviour::new(
             gossipsub::MessageAuthenticity::Signed(key.clone()),
             gossipsub_config,
         )
         .map_err(|e| BehaviourError(e.to_owned()))?;
+        // Peer scoring driven by the node's reputation (`Overlay::set_app_scores`): the
+        // application score counts one for one, gossipsub's own behaviour penalties stay, and
+        // IP colocation is not penalised (peers behind one NAT, or a local test network, share
+        // an address). The default thresholds fit the application score's scale.
+        gossipsub
+            .with_peer_score(
+                gossipsub::PeerScoreParams {
+                    app_specific_weight: 1.0,
+                    ip_colocation_factor_weight: 0.0,
+                    ..Default::default()
+                },
+                gossipsub::PeerScoreThresholds::default(),
+            )
+            .map_err(BehaviourError)?;
 
         let pex = &config.peer_exchange;
         let peers = request_response::Behaviour::with_codec(

@@ -172,6 +172,18 @@ impl Overlay {
         self.ask(|reply| Command::TopicPeers { topic, reply }).await
     }
 
+    /// Sets gossipsub's application-specific score of connected peers (the node's reputation
+    /// view of them): below the gossip threshold (-10) no gossip is exchanged with a peer,
+    /// below -80 everything it sends is ignored. Unknown peers are skipped.
+    pub async fn set_app_scores(&self, scores: Vec<(PeerId, f64)>) {
+        let _ = self.commands.send(Command::SetAppScores { scores }).await;
+    }
+
+    /// Gossipsub's current score of a connected peer (`None` if not connected).
+    pub async fn gossip_score(&self, peer: PeerId) -> Result<Option<f64>, OverlayError> {
+        self.ask(|reply| Command::PeerScore { peer, reply }).await
+    }
+
     /// Tells gossipsub whether a received message was valid: accepted ones are forwarded,
     /// rejected ones count against the sender's score, ignored ones are dropped quietly.
     pub async fn report_message(&self, message: &GossipMessage, acceptance: MessageAcceptance) {

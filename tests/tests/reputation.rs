@@ -50,6 +50,21 @@ async fn trust_flows_from_the_super_node_to_the_peers_it_sees() -> Result<()> {
             .is_some_and(|l| l.penalty_points > 0.0))
     })
     .await?;
+    // The penalty reaches gossipsub: the super node's peer score of b turns negative at the
+    // next round (the application score is the reputation view), while a stays positive.
+    eventually(
+        "the super node's gossipsub scores b below zero",
+        PATIENCE,
+        || async {
+            let overlay = super_node.overlay();
+            let (of_a, of_b) = (
+                overlay.gossip_score(a.peer_id()).await?,
+                overlay.gossip_score(b.peer_id()).await?,
+            );
+            Ok(of_b.is_some_and(|s| s < 0.0) && of_a.is_some_and(|s| s > 0.0))
+        },
+    )
+    .await?;
     for node in nodes {
         node.shutdown().await;
     }

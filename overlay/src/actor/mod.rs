@@ -120,6 +120,13 @@ pub(crate) enum Command {
         request: Vec<u8>,
         reply: oneshot::Sender<Result<Vec<u8>, RpcFailure>>,
     },
+    SetAppScores {
+        scores: Vec<(PeerId, f64)>,
+    },
+    PeerScore {
+        peer: PeerId,
+        reply: oneshot::Sender<Option<f64>>,
+    },
     BlockPeer {
         peer: PeerId,
         reply: oneshot::Sender<Result<(), OverlayError>>,
@@ -439,6 +446,15 @@ impl EventLoop {
             }
             Command::BlockPeer { peer, reply } => {
                 let _ = reply.send(self.block_peer(peer));
+            }
+            Command::SetAppScores { scores } => {
+                let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+                for (peer, score) in scores {
+                    gossipsub.set_application_score(&peer, score);
+                }
+            }
+            Command::PeerScore { peer, reply } => {
+                let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
             }
             Command::UnblockPeer { peer, reply } => {
                 self.unblock_peer(peer);
