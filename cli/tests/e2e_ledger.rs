@@ -1,6 +1,7 @@
 //! End-to-end: a two-node network started from a genesis file, a transfer with
-//! `micro-node ledger transfer`, balances and history on both nodes, an overdraft refused, and
-//! `micro-node reputation` — all through the binary.
+//! `micro-node ledger transfer`, balances and history on both nodes, an overdraft refused, a
+//! priced service called from the free allowance (`serve --price`, `services`, `ledger
+//! metering`), and `micro-node reputation` — all through the binary.
 
 use std::path::Path;
 use std::time::Duration;
@@ -108,6 +109,39 @@ async fn a_transfer_between_two_nodes_from_a_genesis_file() -> Result<()> {
     ensure!(stderr.contains("402"), "{stderr}");
     let balance = cli_json(bin(), a_dir.path(), &["ledger", "balance", "--json"])?;
     ensure!(balance["balance"] == 975, "{balance:#}");
+
+    // A priced service on a: b's first call comes from its free allowance, and both
+    // sides show it (a's counters, b's receipt in its metering book).
+    let backend = micro_testkit::backend::spawn("a").await?;
+    let url = backend.url();
+    ok(cli(
+        bin(),
+        a_dir.path(),
+        &["serve", "greeter", "--http", &url, "--price", "3"],
+    )?)?;
+    eventually("b calls a's priced service", START, || async {
+        Ok(cli(
+            bin(),
+            b_dir.path(),
+            &["call", "greeter", "Say.Hello", r#"{"name":"b"}"#],
+        )?
+        .status
+        .success())
+    })
+    .await?;
+    let served = cli_json(bin(), a_dir.path(), &["services", "--json"])?;
+    let greeter = served
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["spec"]["name"] == "greeter"))
+        .context("a serves greeter")?;
+    ensure!(
+        greeter["spec"]["price_per_call"] == 3 && greeter["free_calls"] == 1,
+        "{greeter:#}"
+    );
+    let services = ok(cli(bin(), a_dir.path(), &["services"])?)?;
+    ensure!(services.contains("EARNED"), "{services}");
+    let book = ok(cli(bin(), b_dir.path(), &["ledger", "metering"])?)?;
+    ensure!(book.contains("owes"), "{book}");
 
     // Reputation: the scores a computes, and why b scores what it does.
     let why = ok(cli(bin(), a_dir.path(), &["reputation", &b_peer])?)?;
