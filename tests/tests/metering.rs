@@ -121,7 +121,10 @@ async fn a_newcomer_pays_for_calls_past_its_free_allowance() -> Result<()> {
     const PAID: u64 = 4;
     for i in 0..PAID {
         let outcome = caller.services().call(call()).await;
-        ensure!(outcome.is_ok(), "paid call {i}: {outcome:?}");
+        ensure!(
+            outcome.as_ref().is_ok_and(|o| o.charged == PRICE),
+            "paid call {i}: {outcome:?}"
+        );
     }
     eventually("settlement pays the provider", PATIENCE, || async {
         Ok(

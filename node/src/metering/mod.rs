@@ -193,10 +193,10 @@ impl Metering {
     }
 
     /// Records what `provider` charged for a call this node sent a receipt for (never more
-    /// than the receipt offered), and that it served the call.
-    pub fn charged(&self, provider: &PeerId, charged: u64, offered: u64) {
+    /// than the receipt offered), and that it served the call; returns the amount owed.
+    pub fn charged(&self, provider: &PeerId, charged: u64, offered: u64) -> u64 {
         let Some(account) = account_of(provider) else {
-            return;
+            return 0;
         };
         let amount = charged.min(offered);
         if charged > offered {
@@ -217,6 +217,7 @@ impl Metering {
             warn!(error = %e, "metering book not written");
         }
         self.0.reputation.observe_receipt(*provider, 1);
+        amount
     }
 
     /// Pays every provider what it charged and was not paid yet: one transfer each.

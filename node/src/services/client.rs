@@ -73,6 +73,9 @@ pub struct CallOutcome {
     pub attempts: u32,
     /// Time of the successful attempt, in milliseconds.
     pub latency_ms: f64,
+    /// Tokens the provider charged (0 for free services and free-allowance calls).
+    #[serde(default)]
+    pub charged: u64,
 }
 
 fn error_of(response: &RpcResponse) -> ApiError {
@@ -165,14 +168,17 @@ impl Services {
             match result {
                 Ok(response) if (200..300).contains(&response.status) => {
                     lock(&self.0.latency).record(peer, latency_ms);
-                    if let Some(metering) = metering {
-                        let charged = response
-                            .headers
-                            .get(crate::metering::CHARGED_HEADER)
-                            .and_then(|v| v.parse::<u64>().ok())
-                            .unwrap_or(0);
-                        metering.charged(&peer, charged, price);
-                    }
+                    let charged = match metering {
+                        Some(metering) => {
+                            let charged = response
+                                .headers
+                                .get(crate::metering::CHARGED_HEADER)
+                                .and_then(|v| v.parse::<u64>().ok())
+                                .unwrap_or(0);
+                            metering.charged(&peer, charged, price)
+                        }
+                        None => 0,
+                    };
                     return Ok(CallOutcome {
                         status: u16::try_from(response.status).unwrap_or(200),
                         body: response.body,
@@ -181,6 +187,7 @@ impl Services {
                         provider: peer,
                         attempts: attempt,
                         latency_ms,
+                        charged,
                     });
                 }
                 Ok(response) if RETRYABLE.contains(&response.status) => {
