@@ -267,6 +267,7 @@ impl RunningNode {
             )),
             tokio::spawn(reputation.clone().run(stop_rx.clone())),
             tokio::spawn(ledger.clone().run_sync(stop_rx.clone())),
+            tokio::spawn(ledger.clone().run_acks(stop_rx.clone())),
             tokio::spawn(metering.clone().run_settlement(stop_rx.clone())),
             tokio::spawn(events.clone().run_upkeep(stop_rx.clone())),
             tokio::spawn(heartbeat(

@@ -57,12 +57,15 @@ pub struct LedgerConfig {
     /// Acks kept for transfers not applied here yet (gossip may bring an ack before its
     /// transfer); beyond it the oldest is dropped.
     pub max_early_acks: usize,
+    /// How long acks of transfers that arrived by gossip or sync wait to travel together in
+    /// one gossip message (the node's own transfers carry their ack at once).
+    pub ack_flush_interval: Duration,
 }
 
 impl Default for LedgerConfig {
     /// The local development genesis; sync every 5 s in pages of 256 heads (at most 64
     /// pages a round) and ranges of 128 transfers; 64 KiB, 256-item gossip messages; 16 384
-    /// early acks.
+    /// early acks; acks batched for 100 ms.
     fn default() -> Self {
         Self {
             genesis: None,
@@ -74,6 +77,7 @@ impl Default for LedgerConfig {
             max_gossip_bytes: 64 * 1024,
             max_gossip_items: 256,
             max_early_acks: 16 * 1024,
+            ack_flush_interval: Duration::from_millis(100),
         }
     }
 }
@@ -139,10 +143,19 @@ pub fn account_of(peer: &PeerId) -> Option<Account> {
     Some(Account(key.try_into_ed25519().ok()?.to_bytes()))
 }
 
-/// The peer whose key is `account`, if it is a valid ed25519 key.
+/// The peer whose ed25519 key is `account`.
+///
+/// Built from the bytes (a peer id of an ed25519 key is the identity multihash of the key's
+/// protobuf encoding) without decompressing the curve point: finality looks up the weight of
+/// every acker this way, and decompression made that the ledger's hottest path. An account
+/// that is not a valid key maps to a peer id no node has, which weighs nothing.
 pub fn peer_of(account: &Account) -> Option<PeerId> {
-    let key = identity::ed25519::PublicKey::try_from_bytes(&account.0).ok()?;
-    Some(identity::PublicKey::from(key).to_peer_id())
+    // Multihash identity (0x00), length 36; protobuf PublicKey { Type = Ed25519 (1),
+    // Data = 32 bytes }.
+    let mut bytes = [0u8; 38];
+    bytes[..6].copy_from_slice(&[0x00, 36, 0x08, 0x01, 0x12, 32]);
+    bytes[6..].copy_from_slice(&account.0);
+    PeerId::from_bytes(&bytes).ok()
 }
 
 /// Reputation scores as ledger weights.
@@ -187,6 +200,8 @@ struct Inner {
     ledger: Mutex<Ledger>,
     /// Acks of transfers not applied here yet; retried when their transfer applies.
     early_acks: Mutex<EarlyAcks>,
+    /// Acks waiting to be gossiped together (see [`LedgerConfig::ack_flush_interval`]).
+    outbox: Mutex<Vec<micro_ledger::wire::AckMsg>>,
     /// Transfers applied here and not final yet (bounded, oldest dropped): anti-entropy asks
     /// peers for their acks, since gossip may have missed some.
     unsettled: Mutex<std::collections::VecDeque<micro_ledger::TransferId>>,
@@ -279,6 +294,7 @@ impl NodeLedger {
         Ok(Self(Arc::new(Inner {
             ledger: Mutex::new(ledger),
             early_acks: Mutex::new(EarlyAcks::default()),
+            outbox: Mutex::new(Vec::new()),
             unsettled: Mutex::new(std::collections::VecDeque::new()),
             overlay,
             key,
@@ -566,12 +582,62 @@ impl NodeLedger {
                 .penalise(message.propagation_source, Penalty::InvalidMessage);
         }
         self.0.overlay.report_message(&message, acceptance).await;
-        self.publish(wire::Gossip {
-            transfers: Vec::new(),
-            acks: absorbed.acks.iter().map(Into::into).collect(),
-            proofs: absorbed.proofs.iter().map(Into::into).collect(),
-        })
-        .await;
+        self.spread(&absorbed).await;
+    }
+
+    /// Passes on what absorbing found: proofs at once, acks with the next batch.
+    async fn spread(&self, absorbed: &Absorbed) {
+        if !absorbed.proofs.is_empty() {
+            self.publish(wire::Gossip {
+                transfers: Vec::new(),
+                acks: Vec::new(),
+                proofs: absorbed.proofs.iter().map(Into::into).collect(),
+            })
+            .await;
+        }
+        if absorbed.acks.is_empty() {
+            return;
+        }
+        let full = {
+            let mut outbox = self.0.outbox.lock().unwrap_or_else(|e| e.into_inner());
+            outbox.extend(absorbed.acks.iter().map(Into::into));
+            outbox.len() >= self.0.config.max_gossip_items
+        };
+        if full {
+            self.flush_acks().await;
+        }
+    }
+
+    /// Gossips the waiting acks, in messages within the gossip bounds.
+    async fn flush_acks(&self) {
+        let acks = std::mem::take(&mut *self.0.outbox.lock().unwrap_or_else(|e| e.into_inner()));
+        // An ack is ~140 bytes encoded: 256 of them stay well under 64 KiB.
+        let per_message = self.0.config.max_gossip_items.clamp(1, 256);
+        for chunk in acks.chunks(per_message) {
+            self.publish(wire::Gossip {
+                transfers: Vec::new(),
+                acks: chunk.to_vec(),
+                proofs: Vec::new(),
+            })
+            .await;
+        }
+    }
+
+    /// Flushes batched acks every [`LedgerConfig::ack_flush_interval`] until told to stop.
+    pub async fn run_acks(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let every = self
+            .0
+            .config
+            .ack_flush_interval
+            .max(Duration::from_millis(5));
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.flush_acks().await,
+                _ = stop.changed() => return,
+            }
+        }
     }
 
     /// The items of a gossip message, or why it is malformed.
@@ -690,5 +756,19 @@ fn view(entry: HistoryEntry, status: Option<TransferStatus>) -> HistoryView {
         .to_owned(),
         status: status.to_owned(),
         acked,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_and_peer_ids_map_both_ways() {
+        for _ in 0..16 {
+            let peer = Keypair::generate_ed25519().public().to_peer_id();
+            let account = account_of(&peer).expect("ed25519");
+            assert_eq!(peer_of(&account), Some(peer));
+        }
     }
 }

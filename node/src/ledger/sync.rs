@@ -150,12 +150,7 @@ impl NodeLedger {
                 .reputation
                 .penalise(peer, micro_reputation::Penalty::InvalidMessage);
         }
-        self.publish(super::wire::Gossip {
-            transfers: Vec::new(),
-            acks: absorbed.acks.iter().map(Into::into).collect(),
-            proofs: absorbed.proofs.iter().map(Into::into).collect(),
-        })
-        .await;
+        self.spread(&absorbed).await;
         absorbed.invalid.is_none()
     }
 
