@@ -87,4 +87,7 @@ pub enum NodeError {
     /// The ledger could not be opened (genesis, database).
     #[error("cannot start the ledger: {0}")]
     Ledger(#[from] crate::ledger::NodeLedgerError),
+    /// The API token store could not be opened.
+    #[error("cannot start the API tokens: {0}")]
+    Tokens(#[from] crate::tokens::TokensError),
 }

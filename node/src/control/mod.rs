@@ -8,6 +8,7 @@ mod ledger_routes;
 mod reputation_routes;
 mod routes;
 mod service_routes;
+mod tokens_routes;
 mod wasm_routes;
 
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ pub(crate) struct AppState {
     pub wasm: crate::wasm::Wasm,
     pub reputation: crate::reputation::NodeReputation,
     pub ledger: crate::ledger::NodeLedger,
+    pub tokens: crate::tokens::ApiTokens,
     /// Turns true at shutdown: long-lived responses (subscriptions) end then.
     pub stop: watch::Receiver<bool>,
 }
@@ -77,6 +79,7 @@ fn router(state: AppState, credential: Credential) -> Router {
         .merge(events_routes::routes())
         .merge(reputation_routes::routes())
         .merge(ledger_routes::routes())
+        .merge(tokens_routes::routes())
         .merge(wasm_routes::routes(
             state.wasm.runtime().config().max_component_bytes,
         ))

@@ -24,6 +24,9 @@ pub mod rules;
 mod store;
 mod token;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -260,6 +263,11 @@ impl ApiTokens {
         topic == TOKENS_TOPIC
     }
 
+    /// The lifetime of a token issued without one.
+    pub fn default_ttl(&self) -> Duration {
+        self.0.config.default_ttl
+    }
+
     /// Whether tokens of `issuer` are accepted here: this node's own, and the trusted ones.
     pub fn is_trusted(&self, issuer: &PeerId) -> bool {
         *issuer == self.0.local || self.0.trusted.contains(issuer)
@@ -303,6 +311,15 @@ impl ApiTokens {
 
     /// Issues a token signed by this node, kept (and flushed) before it is returned.
     pub async fn issue(&self, request: IssueRequest) -> Result<IssuedToken, TokensError> {
+        self.issue_at(request, now_ms()).await
+    }
+
+    /// [`ApiTokens::issue`] at `now` (Unix ms), for tests that control time.
+    pub async fn issue_at(
+        &self,
+        request: IssueRequest,
+        now: u64,
+    ) -> Result<IssuedToken, TokensError> {
         let ttl = self.check_ttl(request.ttl)?;
         if request.scopes.is_empty() || request.scopes.len() > MAX_SCOPES {
             return Err(TokensError::BadRequest(format!(
@@ -310,7 +327,6 @@ impl ApiTokens {
                 request.scopes.len()
             )));
         }
-        let now = now_ms();
         let token = ApiToken {
             id: TokenId::random(),
             issuer: self.0.local,
@@ -345,6 +361,16 @@ impl ApiTokens {
         presented: &str,
         ttl: Option<Duration>,
     ) -> Result<IssuedToken, TokensError> {
+        self.refresh_at(presented, ttl, now_ms()).await
+    }
+
+    /// [`ApiTokens::refresh`] at `now` (Unix ms), for tests that control time.
+    pub async fn refresh_at(
+        &self,
+        presented: &str,
+        ttl: Option<Duration>,
+        now: u64,
+    ) -> Result<IssuedToken, TokensError> {
         let old = token::decode(presented.trim())?;
         if old.issuer != self.0.local {
             return Err(TokensError::NotIssuedHere {
@@ -363,7 +389,6 @@ impl ApiTokens {
                 replaced_by: stored.replaced_by,
             });
         }
-        let now = now_ms();
         let window = self.0.config.refresh_window;
         if old.expires_at_ms.saturating_add(millis(window)) < now {
             return Err(TokensError::TooOld { id: old.id, window });
