@@ -18,11 +18,14 @@
 //! the gossip handler.
 
 mod auth;
+mod config;
 mod error;
 mod revocation;
 pub mod rules;
+mod spread;
 mod store;
 mod token;
+mod view;
 
 #[cfg(test)]
 mod tests;
@@ -32,14 +35,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::identity::Keypair;
-use micro_overlay::{GossipMessage, MessageAcceptance, Overlay, PeerId};
-use micro_reputation::Penalty;
-use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
-use tokio::time::{MissedTickBehavior, interval};
-use tracing::{debug, info, warn};
+use micro_overlay::{Overlay, PeerId};
+use tracing::{info, warn};
 
 pub use auth::{Admitted, Denied, Grant};
+pub use config::{IssueRequest, TokensConfig};
 pub use error::TokensError;
 pub use revocation::{MAX_REVOCATION_BYTES, Revocation};
 pub use rules::{Access, Pattern, Rule, RuleError, Scope};
@@ -47,6 +47,7 @@ pub use token::{
     ApiToken, BadTokenId, MAX_PAYLOAD_BYTES, MAX_SCOPES, MAX_TOKEN_CHARS, TOKEN_PREFIX, TokenError,
     TokenId, decode,
 };
+pub use view::{IssuedToken, TokenStatus, TokenView};
 
 use crate::registry::now_ms;
 use crate::reputation::NodeReputation;
@@ -54,155 +55,6 @@ use store::{Issued, StoreLimits, TokenStore};
 
 /// The gossipsub topic of token revocations.
 pub const TOKENS_TOPIC: &str = "micro/tokens/1";
-
-/// The token subsystem's knobs.
-#[derive(Debug, Clone)]
-pub struct TokensConfig {
-    /// Lifetime of a token issued without one.
-    pub default_ttl: Duration,
-    /// Longest lifetime a token may be issued or refreshed with.
-    pub max_ttl: Duration,
-    /// How long after its expiry a token may still be refreshed.
-    pub refresh_window: Duration,
-    /// Most tokens this node keeps as issued (expired ones go after the refresh window).
-    pub max_issued: usize,
-    /// Most tokens whose spend this node's gateway keeps.
-    pub max_meters: usize,
-    /// Most revocations kept; beyond it the one whose token expires soonest is dropped.
-    pub max_revocations: usize,
-    /// How often expired state is pruned and this node's live revocations are gossiped again
-    /// (for nodes that missed them or joined since).
-    pub upkeep_interval: Duration,
-    /// Most of this node's revocations gossiped again per upkeep (the newest).
-    pub max_republish: usize,
-    /// How far in the future a token's issue time may be (the issuer's clock may run ahead).
-    pub max_clock_skew: Duration,
-}
-
-impl Default for TokensConfig {
-    /// 24 h tokens, at most a year; refreshable 30 days after expiry; 100 000 issued and
-    /// metered tokens, 65 536 revocations; upkeep every 5 minutes re-gossiping at most 256
-    /// revocations; 60 s of clock skew.
-    fn default() -> Self {
-        Self {
-            default_ttl: Duration::from_secs(24 * 3600),
-            max_ttl: Duration::from_secs(365 * 24 * 3600),
-            refresh_window: Duration::from_secs(30 * 24 * 3600),
-            max_issued: 100_000,
-            max_meters: 100_000,
-            max_revocations: 65_536,
-            upkeep_interval: Duration::from_secs(300),
-            max_republish: 256,
-            max_clock_skew: Duration::from_secs(60),
-        }
-    }
-}
-
-/// What `issue` asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssueRequest {
-    /// What the token may call (1 to [`MAX_SCOPES`]).
-    pub scopes: Vec<Scope>,
-    /// Its lifetime (at most [`TokensConfig::max_ttl`]).
-    pub ttl: Duration,
-    /// Most its calls may cost in all; `None` = no limit, `Some(0)` = free calls only.
-    pub spend_limit: Option<u64>,
-}
-
-impl IssueRequest {
-    /// The scopes "every endpoint matching one of `endpoints` (all when empty) of every
-    /// service matching one of `services`", checked against the bounds.
-    pub fn scopes_for(
-        services: &[String],
-        endpoints: &[String],
-    ) -> Result<Vec<Scope>, TokensError> {
-        let bad = |e: RuleError| TokensError::BadRequest(e.to_string());
-        if services.is_empty() {
-            return Err(TokensError::BadRequest(
-                "name at least one service (`*` for all)".to_owned(),
-            ));
-        }
-        let endpoints: Vec<Pattern> = if endpoints.is_empty() {
-            vec![Pattern::any()]
-        } else {
-            endpoints
-                .iter()
-                .map(|e| e.trim().parse())
-                .collect::<Result<_, _>>()
-                .map_err(bad)?
-        };
-        let mut scopes = Vec::new();
-        for service in services {
-            let service: Pattern = service.trim().parse().map_err(bad)?;
-            for endpoint in &endpoints {
-                let scope = Scope {
-                    service: service.clone(),
-                    endpoint: endpoint.clone(),
-                };
-                if !scopes.contains(&scope) {
-                    scopes.push(scope);
-                }
-            }
-        }
-        if scopes.len() > MAX_SCOPES {
-            return Err(TokensError::BadRequest(format!(
-                "{} scopes (services × endpoints); a token holds at most {MAX_SCOPES}",
-                scopes.len()
-            )));
-        }
-        Ok(scopes)
-    }
-}
-
-/// Where a token stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenStatus {
-    /// Usable.
-    Active,
-    /// Past its expiry (refreshable within the window).
-    Expired,
-    /// Revoked by its issuer.
-    Revoked,
-    /// Replaced by a refresh (and so revoked).
-    Refreshed,
-}
-
-/// A token this node issued, as `micro-node token list` shows it (never the token itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenView {
-    /// Its id.
-    pub id: TokenId,
-    /// Its issuer.
-    pub issuer: PeerId,
-    /// What it may call.
-    pub scopes: Vec<Scope>,
-    /// Issued at, Unix ms.
-    pub issued_at_ms: u64,
-    /// Expires at, Unix ms.
-    pub expires_at_ms: u64,
-    /// Its spend limit; `None` = unlimited.
-    pub spend_limit: Option<u64>,
-    /// What its calls cost so far through this node.
-    pub spent: u64,
-    /// The token it replaced.
-    pub refreshed_from: Option<TokenId>,
-    /// When it was revoked, Unix ms.
-    pub revoked_at_ms: Option<u64>,
-    /// The token that replaced it.
-    pub replaced_by: Option<TokenId>,
-    /// Where it stands now.
-    pub status: TokenStatus,
-}
-
-/// A newly issued (or refreshed) token: the printable token, shown once, and its view.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IssuedToken {
-    /// The token to present as `Authorization: Bearer <token>`.
-    pub token: String,
-    /// What it is.
-    pub view: TokenView,
-}
 
 struct Inner {
     store: TokenStore,
@@ -495,90 +347,5 @@ impl ApiTokens {
     /// Whether this node holds a revocation of `id` (its own or a trusted issuer's).
     pub fn is_revoked(&self, id: &TokenId) -> Result<bool, TokensError> {
         self.0.store.is_revoked(id)
-    }
-
-    async fn publish(&self, signed: Vec<u8>) {
-        match self.0.overlay.publish(TOKENS_TOPIC, signed).await {
-            Ok(peers) => debug!(peers, "revocation gossiped"),
-            Err(e) => {
-                debug!(error = %e, "revocation not gossiped now (no peer on the topic?); upkeep repeats it")
-            }
-        }
-    }
-
-    /// Handles a revocation from gossip: an invalid one is rejected and penalises the
-    /// forwarder; a valid one is forwarded, and kept when its issuer is trusted here; one for
-    /// a token already expired is ignored (late, not malicious).
-    pub async fn on_gossip(&self, message: GossipMessage) {
-        let acceptance = match Revocation::verify(&message.data) {
-            Err(e) => {
-                warn!(peer = %message.propagation_source, error = %e, "invalid token revocation");
-                self.0
-                    .reputation
-                    .penalise(message.propagation_source, Penalty::InvalidMessage);
-                MessageAcceptance::Reject
-            }
-            Ok(r) if r.expires_at_ms <= now_ms() => {
-                debug!(token = %r.token_id, "revocation of an expired token ignored");
-                MessageAcceptance::Ignore
-            }
-            Ok(r) => {
-                if self.is_trusted(&r.issuer) {
-                    match self.0.store.put_revocation(&r, &message.data) {
-                        Ok(true) => {
-                            info!(token = %r.token_id, issuer = %r.issuer, "API token revoked by its issuer")
-                        }
-                        Ok(false) => {}
-                        Err(e) => {
-                            warn!(token = %r.token_id, error = %e, "could not keep a revocation")
-                        }
-                    }
-                }
-                MessageAcceptance::Accept
-            }
-        };
-        self.0.overlay.report_message(&message, acceptance).await;
-    }
-
-    /// Prunes expired state and gossips this node's live revocations again, every
-    /// [`TokensConfig::upkeep_interval`] until told to stop.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut tick = interval(self.0.config.upkeep_interval);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => self.upkeep().await,
-                _ = stop.changed() => return,
-            }
-        }
-    }
-
-    async fn upkeep(&self) {
-        let this = self.clone();
-        let work = tokio::task::spawn_blocking(move || {
-            let now = now_ms();
-            let pruned = this
-                .0
-                .store
-                .prune(now, millis(this.0.config.refresh_window))?;
-            let again = this
-                .0
-                .store
-                .own_revocations(now, this.0.config.max_republish)?;
-            Ok::<_, TokensError>((pruned, again))
-        })
-        .await;
-        match work {
-            Ok(Ok((pruned, again))) => {
-                if pruned != Default::default() {
-                    info!(?pruned, "expired API token state pruned");
-                }
-                for signed in again {
-                    self.publish(signed).await;
-                }
-            }
-            Ok(Err(e)) => warn!(error = %e, "API token upkeep failed"),
-            Err(e) => warn!(error = %e, "API token upkeep task failed"),
-        }
     }
 }
