@@ -105,18 +105,39 @@ impl Admitted {
 }
 
 /// A call let through, with what it reserved against the token's spend limit; hand it back
-/// to [`ApiTokens::settle`] once the call is over.
-#[derive(Debug)]
-#[must_use = "a grant's reservation stays charged until it is settled"]
+/// to [`ApiTokens::settle`] once the call is over. Dropped unsettled (the caller went away
+/// and the call was cancelled), it refunds the reservation.
+#[must_use = "a grant refunds its reservation when dropped; settle it with the call's cost"]
 pub struct Grant {
+    tokens: ApiTokens,
     token: ApiToken,
     reserved: u64,
+    settled: bool,
 }
 
 impl Grant {
     /// The token's id.
     pub fn id(&self) -> TokenId {
         self.token.id
+    }
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("token", &self.token.id)
+            .field("reserved", &self.reserved)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Grant {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.settled = true;
+            self.tokens
+                .settle_reservation(&self.token, self.reserved, None);
+        }
     }
 }
 
@@ -185,8 +206,10 @@ impl ApiTokens {
             .add_spend(&token.id, price, Some(Meter::fresh(&token)), true)
         {
             Ok(_) => Ok(Grant {
+                tokens: self.clone(),
                 token,
                 reserved: price,
+                settled: false,
             }),
             Err(TokensError::SpendLimit {
                 id, limit, spent, ..
@@ -202,18 +225,23 @@ impl ApiTokens {
 
     /// Ends a call: `Some(cost)` if it succeeded (the token is charged `cost`, the reservation
     /// adjusted to it), `None` if it failed (the reservation is refunded).
-    pub fn settle(&self, grant: Grant, cost: Option<u64>) {
-        let id = grant.token.id;
+    pub fn settle(&self, mut grant: Grant, cost: Option<u64>) {
+        grant.settled = true;
+        self.settle_reservation(&grant.token, grant.reserved, cost);
+    }
+
+    fn settle_reservation(&self, token: &ApiToken, reserved: u64, cost: Option<u64>) {
+        let id = token.id;
         let result = match cost {
-            None => self.0.store.refund(&id, grant.reserved),
-            Some(cost) if cost <= grant.reserved => self.0.store.refund(&id, grant.reserved - cost),
+            None => self.0.store.refund(&id, reserved),
+            Some(cost) if cost <= reserved => self.0.store.refund(&id, reserved - cost),
             Some(cost) => {
                 // The provider's price rose between the estimate and the call: the cost is
                 // real, so it is recorded even past the limit.
-                let extra = cost - grant.reserved;
+                let extra = cost - reserved;
                 self.0
                     .store
-                    .add_spend(&id, extra, Some(Meter::fresh(&grant.token)), false)
+                    .add_spend(&id, extra, Some(Meter::fresh(token)), false)
                     .map(|meter| {
                         if meter.limit.is_some_and(|limit| meter.spent > limit) {
                             warn!(token = %id, spent = meter.spent, "API token went over its spend limit: the price rose during the call");

@@ -104,6 +104,13 @@ async fn the_gateway_checks_run_in_order() {
     t.settle(grant, None);
     assert_eq!(t.spent(&token.id).unwrap(), 6, "a failed call is refunded");
     let grant = t.reserve(admitted(), 4).unwrap();
+    drop(grant);
+    assert_eq!(
+        t.spent(&token.id).unwrap(),
+        6,
+        "a cancelled call is refunded"
+    );
+    let grant = t.reserve(admitted(), 4).unwrap();
     t.settle(grant, Some(1));
     assert_eq!(t.spent(&token.id).unwrap(), 7, "charged the real price");
     assert_eq!(t.charge(&token.id, 3).unwrap(), 10);
