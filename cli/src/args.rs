@@ -77,6 +77,29 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_gateway: bool,
 
+    /// Require an API token (`micro-node token issue`) on every gateway call, even on
+    /// loopback. A gateway listening beyond loopback always requires one.
+    #[arg(long, conflicts_with = "no_gateway")]
+    pub require_token: bool,
+
+    /// Let the gateway accept tokens issued by this node too (repeatable; default: only this
+    /// node's own tokens).
+    #[arg(
+        long = "trust-issuer",
+        value_name = "PEER_ID",
+        conflicts_with = "no_gateway"
+    )]
+    pub trusted_issuers: Vec<micro_overlay::PeerId>,
+
+    /// A gateway rule weighed with every token's scopes (which are allow rules at priority 0):
+    /// `allow|deny:SERVICE/ENDPOINT[:PRIORITY]`, e.g. `deny:*/Node.Deploy:10` (repeatable).
+    #[arg(
+        long = "gateway-rule",
+        value_name = "RULE",
+        conflicts_with = "no_gateway"
+    )]
+    pub gateway_rules: Vec<micro_node::tokens::Rule>,
+
     /// Let `serve --http` point at backends on other machines (default: loopback only).
     #[arg(long)]
     pub allow_remote_backends: bool,
@@ -113,6 +136,9 @@ impl RunArgs {
             || self.discovery_interval.is_some()
             || self.gateway.is_some()
             || self.no_gateway
+            || self.require_token
+            || !self.trusted_issuers.is_empty()
+            || !self.gateway_rules.is_empty()
             || self.allow_remote_backends
             || self.source_base.is_some()
             || self.build_cargo_home.is_some()
@@ -255,6 +281,12 @@ pub enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// API tokens for the HTTP gateway: issue, refresh, list, revoke.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Reputation: the scores this node computes, or why one peer scores what it does.
     Reputation {
         /// A peer id; without one, the best scored peers.
@@ -326,6 +358,45 @@ pub enum LedgerCommand {
     /// Metered calls: what this node owes the providers it called (settled every few
     /// seconds by transfers) and what callers owe it.
     Metering,
+}
+
+/// `micro-node token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token signed by this node and print it (shown once) with its id. Callers send
+    /// it to the gateway as `Authorization: Bearer <token>`; this node's account pays for the
+    /// calls it allows, up to its spend limit.
+    Issue {
+        /// Services it may call, comma-separated: names, or prefixes ending in `*`.
+        #[arg(long, value_delimiter = ',', required = true, value_name = "NAMES")]
+        services: Vec<String>,
+        /// Endpoints it may call, comma-separated, e.g. `Say.*` (default: all of them).
+        #[arg(long, value_delimiter = ',', value_name = "PATTERNS")]
+        endpoints: Vec<String>,
+        /// How long it works, e.g. `1h`, `24h` (default: the node's, 24h).
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        ttl: Option<Duration>,
+        /// Most ledger tokens its calls may cost in all (default: no limit; 0 = free calls only).
+        #[arg(long, value_name = "TOKENS")]
+        spend_limit: Option<u64>,
+    },
+    /// Replace a token this node issued, even an expired one (up to 30 days after), by a new
+    /// one with the same scopes and the spend left; the old one is revoked.
+    Refresh {
+        /// The token.
+        token: String,
+        /// The new token's lifetime (default: the old one's).
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        ttl: Option<Duration>,
+    },
+    /// The tokens this node issued: status, scopes, expiry, spend.
+    List,
+    /// Revoke a token this node issued: refused here at once, and by the nodes that trust
+    /// this one as the signed revocation spreads.
+    Revoke {
+        /// The token's id (32 hex digits, from `token list`).
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

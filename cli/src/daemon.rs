@@ -46,8 +46,15 @@ pub fn node_config(
     }
     if run.no_gateway {
         config.gateway = None;
-    } else if let Some(addr) = run.gateway {
-        config.gateway = Some(micro_node::config::GatewayConfig { addr });
+    } else {
+        let mut gateway = micro_node::config::GatewayConfig::default();
+        if let Some(addr) = run.gateway {
+            gateway.addr = addr;
+        }
+        gateway.require_token = run.require_token;
+        gateway.trusted_issuers = run.trusted_issuers;
+        gateway.rules = run.gateway_rules;
+        config.gateway = Some(gateway);
     }
     config.services.allow_remote_backends = run.allow_remote_backends;
     if let Some(base) = run.source_base {
@@ -63,8 +70,15 @@ pub fn node_config(
 /// Starts the node, prints how to join it, and runs until a signal.
 pub async fn run(config: NodeConfig) -> Result<()> {
     let role = config.overlay.role;
+    let token_note = config.gateway.as_ref().map(|g| {
+        if g.requires_token() {
+            "calls need an API token: micro-node token issue --services NAME"
+        } else {
+            "open to loopback callers without a token (--require-token to change it)"
+        }
+    });
     let node = RunningNode::start(config).await?;
-    print_banner(&node, role);
+    print_banner(&node, role, token_note);
 
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
@@ -90,13 +104,16 @@ fn is_loopback(addr: &Multiaddr) -> bool {
     })
 }
 
-fn print_banner(node: &RunningNode, role: micro_overlay::Role) {
+fn print_banner(node: &RunningNode, role: micro_overlay::Role, token_note: Option<&str>) {
     println!("micro-node {} ({role} node)", env!("CARGO_PKG_VERSION"));
     println!("peer id:   {}", node.peer_id());
     println!("data dir:  {}", node.data_dir().display());
     println!("control:   http://{}", node.control_addr());
     if let Some(gateway) = node.gateway_addr() {
         println!("gateway:   http://{gateway}/{{service}}/{{endpoint}}");
+    }
+    if let Some(note) = token_note {
+        println!("           {note}");
     }
     println!("listening:");
     for addr in node.listen_addrs() {

@@ -8,6 +8,7 @@ mod events;
 mod ledger;
 mod query;
 mod render;
+mod tokens;
 mod wasm;
 
 use std::process::ExitCode;
@@ -55,7 +56,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: args::LedgerCommand::Account,
         }) if !cli.run.any_given() => ledger::account(&data_dir, cli.json),
         Some(_) if cli.run.any_given() => anyhow::bail!(
-            "--super, --listen, --bootstrap, --kad-mode, --discovery-interval, --gateway and the --build/--source options apply when running a node, not with a command"
+            "--super, --listen, --bootstrap, --kad-mode, --discovery-interval, the --gateway and token options and the --build/--source options apply when running a node, not with a command"
         ),
         Some(command) => {
             let client = client::Client::new(&data_dir, cli.control, cli.credential)?;

@@ -33,7 +33,7 @@ fn parse_endpoint(text: &str) -> Result<Endpoint> {
     })
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis().try_into().unwrap_or(u64::MAX))
@@ -218,6 +218,7 @@ pub async fn run(client: &Client, command: Command, json: bool) -> Result<()> {
         } => crate::wasm::logs(client, &name, follow, lines, json).await,
         Command::Kill { name } => crate::wasm::kill(client, &name, json).await,
         Command::Ledger { command } => crate::ledger::run(client, command, json).await,
+        Command::Token { command } => crate::tokens::run(client, command, json).await,
         Command::Reputation { peer: None } => {
             let view: ReputationView = client.get("/reputation", &[], QUICK).await?;
             if json {

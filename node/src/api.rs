@@ -435,3 +435,30 @@ pub struct TransferReply {
     /// This node's balance after it.
     pub balance: u64,
 }
+
+/// `POST /v1/tokens`: issue an API token for every endpoint matching `endpoints` of every
+/// service matching `services` (names, or prefixes ending in `*`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueTokenBody {
+    /// Services (at least one).
+    pub services: Vec<String>,
+    /// Endpoint patterns; empty = every endpoint.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// Lifetime in ms; the node's default (24 h) if absent.
+    #[serde(default)]
+    pub ttl_ms: Option<u64>,
+    /// Most its calls may cost in all; absent = no limit.
+    #[serde(default)]
+    pub spend_limit: Option<u64>,
+}
+
+/// `POST /v1/tokens/refresh`: replace a token this node issued by a new one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshTokenBody {
+    /// The token to refresh (it may have expired).
+    pub token: String,
+    /// The new token's lifetime in ms; the old one's if absent.
+    #[serde(default)]
+    pub ttl_ms: Option<u64>,
+}

@@ -4,8 +4,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use micro_overlay::OverlayConfig;
 use micro_overlay::crawl::CrawlLimits;
+use micro_overlay::{OverlayConfig, PeerId};
+
+use crate::tokens::Rule;
 
 /// Default control API port on 127.0.0.1.
 pub const DEFAULT_CONTROL_PORT: u16 = 7700;
@@ -40,6 +42,8 @@ pub struct NodeConfig {
     pub ledger: crate::ledger::LedgerConfig,
     /// Metering of priced calls: settlement and rate limits.
     pub metering: crate::metering::MeteringConfig,
+    /// API tokens: lifetimes, refresh window, bounds of the token store.
+    pub tokens: crate::tokens::TokensConfig,
 }
 
 impl Default for NodeConfig {
@@ -57,6 +61,7 @@ impl Default for NodeConfig {
             reputation: crate::reputation::ReputationConfig::default(),
             ledger: crate::ledger::LedgerConfig::default(),
             metering: crate::metering::MeteringConfig::default(),
+            tokens: crate::tokens::TokensConfig::default(),
         }
     }
 }
@@ -125,12 +130,32 @@ pub enum Balance {
 pub struct GatewayConfig {
     /// Where it listens (loopback by default; expose it deliberately).
     pub addr: SocketAddr,
+    /// Require an API token (`Authorization: Bearer <token>`) on every call even on
+    /// loopback. Off loopback a token is always required, whatever this says.
+    pub require_token: bool,
+    /// Nodes whose tokens this gateway accepts besides this node's own; their revocations are
+    /// kept here too.
+    pub trusted_issuers: Vec<PeerId>,
+    /// Rules weighed with every token's scopes (which are allow rules at priority 0), e.g.
+    /// `deny:*/Node.Deploy:10` to keep an endpoint closed whatever a token says.
+    pub rules: Vec<Rule>,
+}
+
+impl GatewayConfig {
+    /// Whether calls need a token: when asked to, or when listening beyond loopback.
+    pub fn requires_token(&self) -> bool {
+        self.require_token || !self.addr.ip().is_loopback()
+    }
 }
 
 impl Default for GatewayConfig {
+    /// `127.0.0.1:7780`, no token needed (loopback), no other issuer trusted, no extra rules.
     fn default() -> Self {
         Self {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_GATEWAY_PORT)),
+            require_token: false,
+            trusted_issuers: Vec::new(),
+            rules: Vec::new(),
         }
     }
 }

@@ -90,4 +90,7 @@ pub enum NodeError {
     /// The metering books could not be opened.
     #[error(transparent)]
     Metering(#[from] crate::metering::MeteringError),
+    /// The API token store could not be opened.
+    #[error("cannot start the API tokens: {0}")]
+    Tokens(#[from] crate::tokens::TokensError),
 }

@@ -1,8 +1,14 @@
 //! The HTTP gateway: `POST /{service}/{endpoint}` with a body → RPC anywhere in the network →
 //! the answer as HTTP. Loopback by default; every failure is a JSON error in Micro's model.
+//!
+//! When it requires API tokens ([`crate::config::GatewayConfig::requires_token`]) every call
+//! passes, in order: a token present, genuine and from a trusted issuer, not revoked, not
+//! expired (401); the rules allow the endpoint (403); the call's price fits the token's spend
+//! limit (402, reserved before the call and settled after it).
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -17,8 +23,9 @@ use tracing::{info, warn};
 
 use crate::NodeError;
 use crate::api::ApiError;
-use crate::registry::{EndpointName, ServiceRef};
+use crate::registry::{EndpointName, ServiceRef, now_ms};
 use crate::services::{CallRequest, Services};
+use crate::tokens::{ApiTokens, Denied, Rule};
 
 /// Where gateway errors say they came from.
 const ERROR_ID: &str = "micro.node.gateway";
@@ -35,15 +42,34 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
         .map_err(|source| NodeError::GatewayBind { addr, source })
 }
 
+/// Who may call through the gateway.
+#[derive(Clone)]
+pub(crate) struct Gate {
+    /// The node's tokens.
+    pub tokens: ApiTokens,
+    /// Whether every call needs a token.
+    pub required: bool,
+    /// The config's rules, weighed with each token's scopes.
+    pub rules: Arc<[Rule]>,
+}
+
+#[derive(Clone)]
+struct GatewayState {
+    services: Services,
+    gate: Gate,
+}
+
 /// Serves the gateway until `shutdown` turns true.
 pub(crate) async fn serve(
     listener: TcpListener,
     services: Services,
+    gate: Gate,
     max_body: usize,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let app = router(services, max_body);
-    info!(addr = ?listener.local_addr().ok(), "HTTP gateway listening");
+    let required = gate.required;
+    let app = router(GatewayState { services, gate }, max_body);
+    info!(addr = ?listener.local_addr().ok(), tokens_required = required, "HTTP gateway listening");
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
@@ -55,7 +81,7 @@ pub(crate) async fn serve(
     }
 }
 
-fn router(services: Services, max_body: usize) -> Router {
+fn router(state: GatewayState, max_body: usize) -> Router {
     Router::new()
         .route("/{service}/{endpoint}", post(call))
         .fallback(|| async {
@@ -66,12 +92,32 @@ fn router(services: Services, max_body: usize) -> Router {
             ))
         })
         .layer(DefaultBodyLimit::max(max_body))
-        .with_state(services)
+        .with_state(state)
 }
 
 fn error(e: ApiError) -> Response {
     let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(e)).into_response()
+}
+
+/// A refused call: logged, and answered in Micro's model (401s say how to authenticate).
+fn denied(d: Denied, service: &str, endpoint: &str) -> Response {
+    warn!(service = ?service, endpoint = ?endpoint, status = d.status(), reason = %d, "gateway call refused");
+    let mut response = error(ApiError::new(ERROR_ID, d.status(), d.to_string()));
+    if d.status() == 401 {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"micro\""),
+        );
+    }
+    response
+}
+
+/// The token after `Bearer ` in the `Authorization` header, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
 fn parse<T: FromStr>(what: &str, value: &str) -> Result<T, ApiError>
@@ -84,7 +130,7 @@ where
 }
 
 async fn call(
-    State(services): State<Services>,
+    State(GatewayState { services, gate }): State<GatewayState>,
     Path((service, endpoint)): Path<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -96,6 +142,14 @@ async fn call(
             return error(ApiError::new(ERROR_ID, code, rejection.body_text()));
         }
     };
+    let token = if gate.required {
+        match gate.tokens.verify_presented(bearer(&headers), now_ms()) {
+            Ok(token) => Some(token),
+            Err(d) => return denied(d, &service, &endpoint),
+        }
+    } else {
+        None
+    };
     let service: ServiceRef = match parse("service name", &service) {
         Ok(s) => s,
         Err(e) => return error(e),
@@ -103,6 +157,18 @@ async fn call(
     let endpoint: EndpointName = match parse("endpoint name", &endpoint) {
         Ok(e) => e,
         Err(e) => return error(e),
+    };
+    let admitted = match token {
+        Some(token) => {
+            match gate
+                .tokens
+                .admit(token, service.name.as_str(), endpoint.as_str(), &gate.rules)
+            {
+                Ok(admitted) => Some(admitted),
+                Err(d) => return denied(d, service.name.as_str(), endpoint.as_str()),
+            }
+        }
+        None => None,
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -132,6 +198,16 @@ async fn call(
             ));
         }
     };
+    let grant = match admitted {
+        Some(admitted) => {
+            let price = services.max_price_per_call(&service.name);
+            match gate.tokens.reserve(admitted, price) {
+                Ok(grant) => Some(grant),
+                Err(d) => return denied(d, service.name.as_str(), endpoint.as_str()),
+            }
+        }
+        None => None,
+    };
     let request = CallRequest {
         service: service.name,
         version: service.version,
@@ -142,7 +218,13 @@ async fn call(
         timeout_ms,
         node: None,
     };
-    match services.call(request).await {
+    let result = services.call(request).await;
+    if let Some(grant) = grant {
+        // What the provider really charged: 0 for a call from the free allowance.
+        let cost = result.as_ref().ok().map(|outcome| outcome.charged);
+        gate.tokens.settle(grant, cost);
+    }
+    match result {
         Ok(outcome) => {
             let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
             let mut response = (status, outcome.body).into_response();
@@ -156,5 +238,31 @@ async fn call(
             response
         }
         Err(e) => error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_come_from_the_authorization_header() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer(&headers), None);
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer mt1_a.b"),
+        );
+        assert_eq!(bearer(&headers), Some("mt1_a.b"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer mt1_a.b"),
+        );
+        assert_eq!(bearer(&headers), Some("mt1_a.b"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic dXNlcg=="),
+        );
+        assert_eq!(bearer(&headers), None);
     }
 }

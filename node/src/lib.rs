@@ -21,6 +21,7 @@ pub mod registry;
 pub mod reputation;
 pub mod services;
 pub mod source;
+pub mod tokens;
 pub mod wasm;
 
 pub use config::{ControlConfig, NodeConfig, default_data_dir};

@@ -23,6 +23,7 @@ use crate::metering::Metering;
 use crate::registry::GOSSIP_TOPIC;
 use crate::reputation::{NodeReputation, REPUTATION_TOPIC};
 use crate::services::Services;
+use crate::tokens::{ApiTokens, TOKENS_TOPIC};
 use crate::wasm::{NodeHost, Wasm};
 use crate::{NodeError, control, gateway};
 
@@ -37,6 +38,7 @@ pub struct RunningNode {
     reputation: NodeReputation,
     ledger: NodeLedger,
     metering: Metering,
+    tokens: ApiTokens,
     data_dir: DataDir,
     control_addr: SocketAddr,
     gateway_addr: Option<SocketAddr>,
@@ -65,6 +67,7 @@ async fn pump_inbound(
     events: Events,
     reputation: NodeReputation,
     ledger: NodeLedger,
+    tokens: ApiTokens,
     mut inbound: mpsc::Receiver<Inbound>,
 ) {
     while let Some(item) = inbound.recv().await {
@@ -85,6 +88,9 @@ async fn pump_inbound(
             }
             Inbound::Gossip(message) if NodeLedger::owns(&message.topic) => {
                 ledger.on_gossip(message).await
+            }
+            Inbound::Gossip(message) if ApiTokens::owns(&message.topic) => {
+                tokens.on_gossip(message).await
             }
             Inbound::Gossip(message) => services.on_gossip(message).await,
             Inbound::Sync {
@@ -160,6 +166,7 @@ impl RunningNode {
         overlay.subscribe_topic(GOSSIP_TOPIC).await?;
         overlay.subscribe_topic(REPUTATION_TOPIC).await?;
         overlay.subscribe_topic(LEDGER_TOPIC).await?;
+        overlay.subscribe_topic(TOKENS_TOPIC).await?;
         let reputation = match NodeReputation::open(
             &db,
             overlay.clone(),
@@ -194,6 +201,25 @@ impl RunningNode {
             config.metering.clone(),
         ) {
             Ok(metering) => metering,
+            Err(e) => {
+                overlay.shutdown().await;
+                return Err(e.into());
+            }
+        };
+        let trusted_issuers = config
+            .gateway
+            .as_ref()
+            .map(|g| g.trusted_issuers.clone())
+            .unwrap_or_default();
+        let tokens = match ApiTokens::open(
+            &db,
+            overlay.clone(),
+            key.clone(),
+            reputation.clone(),
+            config.tokens.clone(),
+            &trusted_issuers,
+        ) {
+            Ok(tokens) => tokens,
             Err(e) => {
                 overlay.shutdown().await;
                 return Err(e.into());
@@ -263,12 +289,14 @@ impl RunningNode {
                 events.clone(),
                 reputation.clone(),
                 ledger.clone(),
+                tokens.clone(),
                 inbound,
             )),
             tokio::spawn(reputation.clone().run(stop_rx.clone())),
             tokio::spawn(ledger.clone().run_sync(stop_rx.clone())),
             tokio::spawn(ledger.clone().run_acks(stop_rx.clone())),
             tokio::spawn(metering.clone().run_settlement(stop_rx.clone())),
+            tokio::spawn(tokens.clone().run(stop_rx.clone())),
             tokio::spawn(events.clone().run_upkeep(stop_rx.clone())),
             tokio::spawn(heartbeat(
                 services.clone(),
@@ -287,15 +315,22 @@ impl RunningNode {
                     reputation: reputation.clone(),
                     ledger: ledger.clone(),
                     metering: metering.clone(),
+                    tokens: tokens.clone(),
                     stop: stop_rx.clone(),
                 },
                 credential.clone(),
             )),
         ];
-        if let Some(listener) = gateway_listener {
+        if let (Some(listener), Some(gateway)) = (gateway_listener, &config.gateway) {
+            let gate = gateway::Gate {
+                tokens: tokens.clone(),
+                required: gateway.requires_token(),
+                rules: gateway.rules.clone().into(),
+            };
             tasks.push(tokio::spawn(gateway::serve(
                 listener,
                 services.clone(),
+                gate,
                 config.services.max_request_bytes,
                 stop_rx,
             )));
@@ -317,6 +352,7 @@ impl RunningNode {
             reputation,
             ledger,
             metering,
+            tokens,
             data_dir,
             control_addr,
             gateway_addr,
@@ -366,6 +402,11 @@ impl RunningNode {
     /// The node's metering of priced calls.
     pub fn metering(&self) -> &Metering {
         &self.metering
+    }
+
+    /// The node's API tokens (issue, refresh, revoke; the gateway's checks).
+    pub fn tokens(&self) -> &ApiTokens {
+        &self.tokens
     }
 
     /// The node's identity.

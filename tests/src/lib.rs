@@ -67,6 +67,7 @@ pub fn node_config(data_dir: &Path, overlay: OverlayConfig) -> NodeConfig {
     config.control.addr = "127.0.0.1:0".parse().expect("static socket address");
     config.gateway = Some(GatewayConfig {
         addr: "127.0.0.1:0".parse().expect("static socket address"),
+        ..GatewayConfig::default()
     });
     config.services.heartbeat_interval = Duration::from_millis(300);
     config.services.record_ttl = Duration::from_millis(1500);

@@ -10,6 +10,7 @@ mod format;
 mod graph;
 mod services;
 mod table;
+mod tokens;
 mod wasm;
 
 use micro_overlay::crawl::NetworkGraph;
@@ -20,6 +21,7 @@ pub use events::{event_line, event_topic, event_topics};
 pub use format::{ago, duration, short_peer};
 pub use services::{local_services, network_services, service_routes};
 pub use table::Table;
+pub use tokens::{issued_token, tokens};
 pub use wasm::{log_line, replaced_note, wasm_status};
 
 use format::{addrs, role, rtt, sanitize, yes_no};

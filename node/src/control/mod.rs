@@ -8,6 +8,7 @@ mod ledger_routes;
 mod reputation_routes;
 mod routes;
 mod service_routes;
+mod tokens_routes;
 mod wasm_routes;
 
 use std::net::SocketAddr;
@@ -40,6 +41,7 @@ pub(crate) struct AppState {
     pub reputation: crate::reputation::NodeReputation,
     pub ledger: crate::ledger::NodeLedger,
     pub metering: crate::metering::Metering,
+    pub tokens: crate::tokens::ApiTokens,
     /// Turns true at shutdown: long-lived responses (subscriptions) end then.
     pub stop: watch::Receiver<bool>,
 }
@@ -78,6 +80,7 @@ fn router(state: AppState, credential: Credential) -> Router {
         .merge(events_routes::routes())
         .merge(reputation_routes::routes())
         .merge(ledger_routes::routes())
+        .merge(tokens_routes::routes())
         .merge(wasm_routes::routes(
             state.wasm.runtime().config().max_component_bytes,
         ))

@@ -138,7 +138,7 @@ impl Services {
             let price = if peer == local {
                 0
             } else {
-                self.price_at(&call.service, &peer)
+                self.price_per_call(&call.service, &peer)
             };
             let metering = self.0.metering.get().filter(|_| price > 0);
             let receipt = metering

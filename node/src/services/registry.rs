@@ -303,6 +303,27 @@ impl Services {
         lock(&self.0.directory).penalties().clone()
     }
 
+    /// What `provider` charges per call of `name`, as its record in the directory says; 0 if
+    /// unknown.
+    pub fn price_per_call(&self, name: &ServiceName, provider: &PeerId) -> u64 {
+        lock(&self.0.directory)
+            .providers(name, now_ms())
+            .into_iter()
+            .find(|r| r.owner == *provider)
+            .map_or(0, |r| r.price_per_call)
+    }
+
+    /// The most any known provider of `name` charges per call: what a call is priced at
+    /// before a provider is picked (the gateway reserves it against a token's spend limit).
+    pub fn max_price_per_call(&self, name: &ServiceName) -> u64 {
+        lock(&self.0.directory)
+            .providers(name, now_ms())
+            .into_iter()
+            .map(|r| r.price_per_call)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Live providers of `name` according to the directory.
     pub(super) fn directory_providers(&self, name: &ServiceName) -> Vec<PeerId> {
         lock(&self.0.directory)
@@ -324,15 +345,6 @@ impl Services {
             })
             .map(|r| r.owner)
             .collect()
-    }
-
-    /// The price per call `owner` announces for `name` (0 if unknown).
-    pub(super) fn price_at(&self, name: &ServiceName, owner: &PeerId) -> u64 {
-        lock(&self.0.directory)
-            .providers(name, now_ms())
-            .into_iter()
-            .find(|r| r.owner == *owner)
-            .map_or(0, |r| r.price_per_call)
     }
 
     /// Forgets that `owner` serves `name` (it said it does not).
