@@ -128,6 +128,19 @@ async fn run(n: usize, args: &Args) -> Result<Row> {
                             ackers.contains(&peer)
                         );
                     }
+                    // Does one anti-entropy round with a node that calls it final help?
+                    if let Some(done) = nodes
+                        .iter()
+                        .find(|n| matches!(n.ledger().status(&id), Ok(Some(TransferStatus::Final))))
+                    {
+                        let theirs = done.ledger().acks(&id)?.len();
+                        node.ledger().sync_with(done.peer_id()).await;
+                        eprintln!(
+                            "  after one sync round with a node holding {theirs} acks: {} acks, {:?}",
+                            node.ledger().acks(&id)?.len(),
+                            node.ledger().status(&id)?
+                        );
+                    }
                 }
             }
             anyhow::bail!(
@@ -181,6 +194,7 @@ async fn run(n: usize, args: &Args) -> Result<Row> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    micro_testkit::init_tracing();
     let mut rows = Vec::new();
     for &n in &args.nodes {
         eprintln!("running {n} nodes…");
