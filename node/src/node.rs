@@ -86,9 +86,7 @@ async fn pump_inbound(
             Inbound::Gossip(message) if NodeReputation::owns(&message.topic) => {
                 reputation.on_gossip(message).await
             }
-            Inbound::Gossip(message) if NodeLedger::owns(&message.topic) => {
-                ledger.on_gossip(message).await
-            }
+            Inbound::Gossip(message) if NodeLedger::owns(&message.topic) => ledger.enqueue(message),
             Inbound::Gossip(message) if ApiTokens::owns(&message.topic) => {
                 tokens.on_gossip(message).await
             }
@@ -295,6 +293,7 @@ impl RunningNode {
             tokio::spawn(reputation.clone().run(stop_rx.clone())),
             tokio::spawn(ledger.clone().run_sync(stop_rx.clone())),
             tokio::spawn(ledger.clone().run_acks(stop_rx.clone())),
+            tokio::spawn(ledger.clone().run_gossip(stop_rx.clone())),
             tokio::spawn(metering.clone().run_settlement(stop_rx.clone())),
             tokio::spawn(tokens.clone().run(stop_rx.clone())),
             tokio::spawn(events.clone().run_upkeep(stop_rx.clone())),

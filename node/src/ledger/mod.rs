@@ -84,6 +84,13 @@ impl Default for LedgerConfig {
 
 /// Transfers remembered as not final yet, for ack anti-entropy.
 const MAX_UNSETTLED: usize = 4096;
+/// Ledger gossip messages waiting for the ledger's worker at most.
+const MAX_INBOX: usize = 4096;
+/// Gossip messages applied under one lock of the ledger at most.
+const GOSSIP_BATCH: usize = 128;
+
+/// A peer's transfers, acks and proofs, decoded.
+type Items = (Vec<SignedTransfer>, Vec<Ack>, Vec<EquivocationProof>);
 
 /// Supply of the built-in local development network, all in its treasury at genesis.
 pub const LOCAL_DEV_SUPPLY: u64 = 1_000_000_000;
@@ -200,6 +207,10 @@ struct Inner {
     ledger: Mutex<Ledger>,
     /// Acks of transfers not applied here yet; retried when their transfer applies.
     early_acks: Mutex<EarlyAcks>,
+    /// Gossip waiting for the ledger's worker ([`NodeLedger::run_gossip`]).
+    inbox: tokio::sync::mpsc::Sender<GossipMessage>,
+    /// Its other end, taken by the worker.
+    inbox_rx: Mutex<Option<tokio::sync::mpsc::Receiver<GossipMessage>>>,
     /// Acks waiting to be gossiped together (see [`LedgerConfig::ack_flush_interval`]).
     outbox: Mutex<Vec<micro_ledger::wire::AckMsg>>,
     /// Transfers applied here and not final yet (bounded, oldest dropped): anti-entropy asks
@@ -291,8 +302,11 @@ impl NodeLedger {
         let account = account_of(&key.public().to_peer_id()).ok_or(NodeLedgerError::NotEd25519)?;
         let ledger = Ledger::open(db, genesis)?;
         info!(network = %ledger.network(), %account, "ledger open");
+        let (inbox, inbox_rx) = tokio::sync::mpsc::channel(MAX_INBOX);
         Ok(Self(Arc::new(Inner {
             ledger: Mutex::new(ledger),
+            inbox,
+            inbox_rx: Mutex::new(Some(inbox_rx)),
             early_acks: Mutex::new(EarlyAcks::default()),
             outbox: Mutex::new(Vec::new()),
             unsettled: Mutex::new(std::collections::VecDeque::new()),
@@ -480,12 +494,33 @@ impl NodeLedger {
         acks: Vec<Ack>,
         proofs: Vec<EquivocationProof>,
     ) -> Absorbed {
-        let mut out = Absorbed::default();
+        self.absorb_batch(vec![(transfers, acks, proofs)])
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Applies several peers' items under one lock of the ledger; one outcome per item set.
+    fn absorb_batch(&self, batch: Vec<Items>) -> Vec<Absorbed> {
         let mut ledger = self.ledger();
+        let outcomes: Vec<Absorbed> = batch
+            .into_iter()
+            .map(|items| self.absorb_into(&mut ledger, items))
+            .collect();
+        drop(ledger);
+        for proof in outcomes.iter().flat_map(|o| &o.proofs) {
+            if let Some(peer) = peer_of(&proof.account()) {
+                self.0.reputation.collapse(peer);
+            }
+        }
+        outcomes
+    }
+
+    fn absorb_into(&self, ledger: &mut Ledger, (transfers, acks, proofs): Items) -> Absorbed {
+        let mut out = Absorbed::default();
         for transfer in transfers {
             match ledger.apply(transfer) {
                 Ok(applied @ Applied::Applied { .. }) => {
-                    let acks = self.ack_applied(&mut ledger, &applied);
+                    let acks = self.ack_applied(ledger, &applied);
                     out.acks.extend(acks);
                 }
                 Ok(Applied::Held { .. } | Applied::Duplicate { .. }) => {}
@@ -524,12 +559,6 @@ impl NodeLedger {
             }
         }
         drop(early);
-        drop(ledger);
-        for proof in &out.proofs {
-            if let Some(peer) = peer_of(&proof.account()) {
-                self.0.reputation.collapse(peer);
-            }
-        }
         out
     }
 
@@ -548,41 +577,111 @@ impl NodeLedger {
         }
     }
 
-    /// Handles a ledger gossip message: decoded within bounds, applied, forwarded if it
-    /// brought something valid and new; invalid content is rejected and penalised.
-    pub async fn on_gossip(&self, message: GossipMessage) {
-        let decoded = self.decode_gossip(&message.data);
-        let (acceptance, absorbed) = match decoded {
-            Err(reason) => {
-                warn!(peer = %message.propagation_source, %reason, "malformed ledger gossip");
-                (MessageAcceptance::Reject, Absorbed::default())
-            }
-            Ok((transfers, acks, proofs)) => {
-                let this = self.clone();
-                let absorbed =
-                    tokio::task::spawn_blocking(move || this.absorb(transfers, acks, proofs))
-                        .await
-                        .unwrap_or_default();
-                // Valid content is forwarded even when it is not new here (an ack of a
-                // transfer final here, or one that came before its transfer): others may
-                // still need it, and gossipsub already drops repeats of one message.
-                let acceptance = match &absorbed.invalid {
-                    Some(reason) => {
-                        warn!(peer = %message.propagation_source, %reason, "invalid ledger gossip");
-                        MessageAcceptance::Reject
-                    }
-                    None => MessageAcceptance::Accept,
-                };
-                (acceptance, absorbed)
-            }
-        };
-        if acceptance == MessageAcceptance::Reject {
-            self.0
-                .reputation
-                .penalise(message.propagation_source, Penalty::InvalidMessage);
+    /// Queues a ledger gossip message for [`NodeLedger::run_gossip`]; when the queue is full
+    /// the message is ignored (gossipsub neither forwards it nor blames its sender) and
+    /// anti-entropy repairs what it carried.
+    pub fn enqueue(&self, message: GossipMessage) {
+        if let Err(e) = self.0.inbox.try_send(message) {
+            use tokio::sync::mpsc::error::TrySendError;
+            let (TrySendError::Full(message) | TrySendError::Closed(message)) = e;
+            debug!(peer = %message.propagation_source, "ledger busy: gossip message ignored");
+            let overlay = self.0.overlay.clone();
+            tokio::spawn(async move {
+                overlay
+                    .report_message(&message, MessageAcceptance::Ignore)
+                    .await;
+            });
         }
-        self.0.overlay.report_message(&message, acceptance).await;
-        self.spread(&absorbed).await;
+    }
+
+    /// Handles queued ledger gossip until told to stop: whatever has queued up (up to
+    /// [`GOSSIP_BATCH`] messages) is applied under one lock of the ledger, each message
+    /// judged on its own, and the acks it produced go out together.
+    pub async fn run_gossip(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let Some(mut inbox) = self
+            .0
+            .inbox_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            warn!("the ledger's gossip worker runs once");
+            return;
+        };
+        loop {
+            let first = tokio::select! {
+                message = inbox.recv() => message,
+                _ = stop.changed() => return,
+            };
+            let Some(first) = first else { return };
+            let mut batch = vec![first];
+            while batch.len() < GOSSIP_BATCH {
+                match inbox.try_recv() {
+                    Ok(message) => batch.push(message),
+                    Err(_) => break,
+                }
+            }
+            self.on_gossip_batch(batch).await;
+        }
+    }
+
+    /// Handles ledger gossip messages: decoded within bounds, applied, forwarded if valid;
+    /// invalid content is rejected and penalised.
+    pub async fn on_gossip(&self, message: GossipMessage) {
+        self.on_gossip_batch(vec![message]).await;
+    }
+
+    async fn on_gossip_batch(&self, messages: Vec<GossipMessage>) {
+        let mut valid = Vec::new();
+        let mut items = Vec::new();
+        for message in messages {
+            match self.decode_gossip(&message.data) {
+                Ok(decoded) => {
+                    items.push(decoded);
+                    valid.push(message);
+                }
+                Err(reason) => {
+                    warn!(peer = %message.propagation_source, %reason, "malformed ledger gossip");
+                    self.reject(&message).await;
+                }
+            }
+        }
+        let this = self.clone();
+        let outcomes = tokio::task::spawn_blocking(move || this.absorb_batch(items))
+            .await
+            .unwrap_or_default();
+        let mut spread = Absorbed::default();
+        for (message, absorbed) in valid.iter().zip(outcomes) {
+            // Valid content is forwarded even when it is not new here (an ack of a transfer
+            // final here, or one that came before its transfer): others may still need it,
+            // and gossipsub already drops repeats of one message.
+            match &absorbed.invalid {
+                Some(reason) => {
+                    warn!(peer = %message.propagation_source, %reason, "invalid ledger gossip");
+                    self.reject(message).await;
+                }
+                None => {
+                    self.0
+                        .overlay
+                        .report_message(message, MessageAcceptance::Accept)
+                        .await;
+                }
+            }
+            spread.acks.extend(absorbed.acks);
+            spread.proofs.extend(absorbed.proofs);
+        }
+        self.spread(&spread).await;
+    }
+
+    /// Rejects a gossip message (not forwarded) and penalises who sent it.
+    async fn reject(&self, message: &GossipMessage) {
+        self.0
+            .reputation
+            .penalise(message.propagation_source, Penalty::InvalidMessage);
+        self.0
+            .overlay
+            .report_message(message, MessageAcceptance::Reject)
+            .await;
     }
 
     /// Passes on what absorbing found: proofs at once, acks with the next batch.

@@ -106,3 +106,23 @@ fn an_equivocation_proof_overrides_finality() {
         TransferState::Void
     );
 }
+
+#[test]
+fn a_copy_of_a_stored_ack_changes_nothing_and_a_forged_new_one_is_refused() {
+    let mut l = open();
+    let t = transfer(&l, 1, 3, 10, 1);
+    let id = t.id();
+    l.apply(t).unwrap();
+    let ack = Ack::sign(&key(10), id);
+    assert_eq!(l.record_ack(&ack).unwrap(), AckOutcome::Recorded);
+    // A copy with a broken signature is a duplicate: the stored ack stays as it was.
+    let mut copy = ack.clone();
+    copy.signature[0] ^= 1;
+    assert_eq!(l.record_ack(&copy).unwrap(), AckOutcome::Duplicate);
+    assert_eq!(l.acks(&id).unwrap(), vec![ack]);
+    // A forged ack from an acker not stored yet is still verified and refused.
+    let mut forged = Ack::sign(&key(11), id);
+    forged.signature[0] ^= 1;
+    assert!(matches!(l.record_ack(&forged), Err(LedgerError::Ack(_))));
+    assert_eq!(l.acks(&id).unwrap().len(), 1);
+}
