@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tokio::time::{MissedTickBehavior, interval};
 use tracing::{debug, info, warn};
 
-use crate::ledger::{NodeLedger, account_of, peer_of};
+use crate::ledger::{NodeLedger, account_of};
 use crate::registry::now_ms;
 use crate::reputation::NodeReputation;
 use book::{Due, IN_TREE, OUT_TREE, Owed};
@@ -463,10 +463,5 @@ impl Metering {
             owed: read(&self.0.out, true),
             due: read(&self.0.due, false),
         }
-    }
-
-    /// The peer behind an account, for display.
-    pub fn peer(account: &Account) -> Option<PeerId> {
-        peer_of(account)
     }
 }
