@@ -192,16 +192,7 @@ impl ApiTokens {
         self.0.store.insert_issued(&token, &text)?;
         self.0.store.flush().await?;
         info!(token = %token.id, scopes = token.scopes.len(), expires_at_ms = token.expires_at_ms, "API token issued");
-        let issued = Issued {
-            token,
-            text: text.clone(),
-            revoked_at_ms: None,
-            replaced_by: None,
-        };
-        Ok(IssuedToken {
-            token: text,
-            view: self.view(&issued, now),
-        })
+        Ok(self.fresh(token, text, now))
     }
 
     /// Replaces a token this node issued (expired or not, but not revoked, and expired at
@@ -265,16 +256,21 @@ impl ApiTokens {
         self.0.store.flush().await?;
         info!(old = %old.id, new = %new.id, expires_at_ms = new.expires_at_ms, "API token refreshed");
         self.publish(signed).await;
+        Ok(self.fresh(new, text, now))
+    }
+
+    /// A token just issued or refreshed, as the caller gets it.
+    fn fresh(&self, token: ApiToken, text: String, now: u64) -> IssuedToken {
         let issued = Issued {
-            token: new,
+            token,
             text: text.clone(),
             revoked_at_ms: None,
             replaced_by: None,
         };
-        Ok(IssuedToken {
+        IssuedToken {
             token: text,
             view: self.view(&issued, now),
-        })
+        }
     }
 
     /// Signs and keeps the revocation of `token` (this node's) at `revoked_at_ms`.
