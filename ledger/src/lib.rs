@@ -129,6 +129,7 @@ mod config;
 mod error;
 mod genesis;
 mod hex;
+mod history;
 mod ledger;
 mod outcome;
 mod proof;
@@ -143,6 +144,7 @@ pub use config::LedgerConfig;
 pub use error::LedgerError;
 pub use genesis::{Genesis, GenesisError, NetworkId};
 pub use hex::ParseHexError;
+pub use history::{Head, HistoryDigest};
 pub use ledger::Ledger;
 pub use outcome::{
     AckOutcome, Applied, Direction, HistoryEntry, HoldReason, ProofOutcome, Snapshot,

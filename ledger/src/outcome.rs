@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{Account, EquivocationProof, SignedTransfer, Tokens, TransferId};
+use crate::{Account, EquivocationProof, HistoryDigest, SignedTransfer, Tokens, TransferId};
 
 /// The outcome of an accepted transfer; tells the node what to gossip and what to ack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,4 +145,6 @@ pub struct Snapshot {
     pub frozen: BTreeMap<Account, u64>,
     /// Ids of the held transfers.
     pub held: BTreeSet<TransferId>,
+    /// The history digest of every account that sent something.
+    pub histories: BTreeMap<Account, HistoryDigest>,
 }

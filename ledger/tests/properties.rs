@@ -15,8 +15,8 @@ use std::sync::OnceLock;
 
 use ed25519_dalek::SigningKey;
 use micro_ledger::{
-    Account, Applied, Genesis, Ledger, LedgerError, NetworkId, ProofOutcome, SignedTransfer,
-    Snapshot, Tokens, Transfer, TransferId, VerifiedTransfer,
+    Account, Applied, Genesis, HistoryDigest, Ledger, LedgerError, NetworkId, ProofOutcome,
+    SignedTransfer, Snapshot, Tokens, Transfer, TransferId, VerifiedTransfer,
 };
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -245,6 +245,7 @@ fn model(items: &[Item]) -> Snapshot {
         .map(|(a, b)| (*a, (b.0, 1)))
         .collect();
     let mut applied = BTreeSet::new();
+    let mut histories: BTreeMap<Account, HistoryDigest> = BTreeMap::new();
     loop {
         let mut progress = false;
         for t in known.values().filter(|t| live(t)) {
@@ -257,6 +258,8 @@ fn model(items: &[Item]) -> Snapshot {
             state.entry(tr.to).or_insert((0, 1)).0 += tr.amount.0;
             state.entry(pool.genesis.treasury).or_insert((0, 1)).0 += tr.fee.0;
             applied.insert(t.id());
+            let history = histories.entry(tr.from).or_default();
+            *history = history.extend(&t.id());
             progress = true;
         }
         if !progress {
@@ -275,6 +278,7 @@ fn model(items: &[Item]) -> Snapshot {
             .filter(|t| live(t) && !applied.contains(&t.id()))
             .map(VerifiedTransfer::id)
             .collect(),
+        histories,
     }
 }
 

@@ -1,13 +1,17 @@
 //! Ledger helpers: test accounts funded at genesis, their transfers, and networks on that
 //! genesis.
 
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::Duration;
+
 use anyhow::Result;
 use ed25519_dalek::SigningKey;
 use micro_node::RunningNode;
 use micro_node::config::NodeConfig;
 use micro_node::ledger::micro_ledger::{Account, Genesis, SignedTransfer, Tokens, Transfer};
 
-use crate::start_network_with;
+use crate::{eventually, start_network_with};
 
 /// Test accounts: keys from fixed seeds, each funded at genesis, and the next seq of each.
 pub struct Wallets {
@@ -95,6 +99,59 @@ pub async fn ledger_network_with(
 
 /// Whether every node holds the same ledger state.
 pub fn converged(nodes: &[RunningNode]) -> bool {
+    divergence(nodes).is_none()
+}
+
+/// How the nodes' ledger states differ from the first node's, or `None` if they agree: per
+/// differing node, the accounts (balance, next seq) on each side, the frozen accounts and the
+/// held transfers only one side has.
+pub fn divergence(nodes: &[RunningNode]) -> Option<String> {
     let first = nodes[0].ledger().snapshot();
-    nodes[1..].iter().all(|n| n.ledger().snapshot() == first)
+    let mut report = String::new();
+    for node in &nodes[1..] {
+        let other = node.ledger().snapshot();
+        if other == first {
+            continue;
+        }
+        let _ = writeln!(
+            report,
+            "{} differs from {}:",
+            node.peer_id(),
+            nodes[0].peer_id()
+        );
+        let accounts: BTreeSet<_> = first.accounts.keys().chain(other.accounts.keys()).collect();
+        for account in accounts {
+            let (a, b) = (first.accounts.get(account), other.accounts.get(account));
+            if a != b {
+                let _ = writeln!(report, "  account {account}: {a:?} vs {b:?}");
+            }
+        }
+        for (account, history) in &first.histories {
+            if other.histories.get(account) != Some(history) {
+                let _ = writeln!(report, "  history of {account} differs");
+            }
+        }
+        if first.frozen != other.frozen {
+            let _ = writeln!(report, "  frozen: {:?} vs {:?}", first.frozen, other.frozen);
+        }
+        for id in first.held.symmetric_difference(&other.held) {
+            let side = if first.held.contains(id) {
+                "first"
+            } else {
+                "this"
+            };
+            let _ = writeln!(report, "  held only on {side}: {id}");
+        }
+    }
+    (!report.is_empty()).then_some(report)
+}
+
+/// Waits until every node holds the same ledger state, for at most `patience`; on timeout
+/// the error says how the states still differ.
+pub async fn converge(nodes: &[RunningNode], what: &str, patience: Duration) -> Result<()> {
+    let waited = eventually(what, patience, || async { Ok(converged(nodes)) }).await;
+    waited.map_err(|e| match divergence(nodes) {
+        Some(report) => anyhow::anyhow!("{e}\n{report}"),
+        None => e,
+    })
 }

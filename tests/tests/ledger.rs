@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use micro_node::RunningNode;
 use micro_node::ledger::micro_ledger::{Applied, Tokens, TransferStatus};
-use micro_testkit::ledger::{Wallets, converged, ledger_network};
+use micro_testkit::ledger::{Wallets, converge, converged, ledger_network};
 use micro_testkit::{eventually, heal, init_tracing, partition};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -47,10 +47,7 @@ async fn transfers_from_many_accounts_converge_and_become_final() -> Result<()> 
         );
         last = Some(transfer);
     }
-    eventually("every node holds the same balances", PATIENCE, || async {
-        Ok(converged(&nodes))
-    })
-    .await?;
+    converge(&nodes, "every node holds the same balances", PATIENCE).await?;
     supply_conserved(&nodes)?;
     let snapshot = nodes[0].ledger().snapshot();
     ensure!(
@@ -144,11 +141,8 @@ async fn seven_nodes_converge_after_a_partition_heals_and_catch_equivocations() 
     let (_dirs, nodes) = ledger_network(7, &wallets).await?;
     let mut rng = StdRng::seed_from_u64(11);
     let all: Vec<usize> = (1..ACCOUNTS - 1).collect();
-    traffic(&mut wallets, &mut rng, &nodes, &all, 150).await?;
-    eventually("all seven hold the same balances", PATIENCE, || async {
-        Ok(converged(&nodes))
-    })
-    .await?;
+    traffic(&mut wallets, &mut rng, &nodes, &all, 200).await?;
+    converge(&nodes, "all seven hold the same balances", PATIENCE).await?;
 
     // Two halves that cannot reach each other; each side keeps transferring.
     let (a, b) = nodes.split_at(3);
@@ -186,10 +180,7 @@ async fn seven_nodes_converge_after_a_partition_heals_and_catch_equivocations() 
     );
 
     heal(a, b).await?;
-    eventually("all seven converge after the heal", PATIENCE, || async {
-        Ok(converged(&nodes))
-    })
-    .await?;
+    converge(&nodes, "all seven converge after the heal", PATIENCE).await?;
     supply_conserved(&nodes)?;
     for node in &nodes {
         for equivocator in [0, 7] {

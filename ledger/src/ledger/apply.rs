@@ -205,13 +205,7 @@ fn genesis_states(ctx: &Ctx) -> BTreeMap<Account, AccountState> {
         .accounts
         .iter()
         .filter(|(_, amount)| amount.0 > 0)
-        .map(|(account, amount)| {
-            let state = AccountState {
-                balance: *amount,
-                next_seq: 1,
-            };
-            (*account, state)
-        })
+        .map(|(account, amount)| (*account, AccountState::funded(*amount)))
         .collect()
 }
 

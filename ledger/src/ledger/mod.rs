@@ -16,7 +16,7 @@ use crate::{
     ProofOutcome, SignedTransfer, Signer, Tokens, Transfer, TransferId, VerifiedTransfer,
 };
 use apply::{Outcome, accept, freeze, recompute};
-use store::{FORMAT, META_FORMAT, META_NETWORK, Mem, Store, Table};
+use store::{FORMAT, FORMAT_V1, META_FORMAT, META_NETWORK, Mem, Store, Table};
 use txn::Txn;
 
 /// What does not change while a ledger is open.
@@ -69,11 +69,11 @@ impl Ledger {
                     given: network,
                 });
             }
-            Some(_) => {
-                if store.tree(Table::Meta).get(META_FORMAT)?.as_deref() != Some(FORMAT) {
-                    return Err(store::corrupt("unknown ledger storage format"));
-                }
-            }
+            Some(_) => match store.tree(Table::Meta).get(META_FORMAT)?.as_deref() {
+                Some(FORMAT) => {}
+                Some(FORMAT_V1) => migrate_v1(&store, network)?,
+                _ => return Err(store::corrupt("unknown ledger storage format")),
+            },
             None => init(&store, &genesis, network)?,
         }
         let mem = Mem::load(&store, network)?;
@@ -287,12 +287,36 @@ fn init(store: &Store, genesis: &Genesis, network: NetworkId) -> Result<(), Ledg
     writes.set(Table::Meta, META_FORMAT.to_vec(), Some(FORMAT.to_vec()));
     for (account, amount) in &genesis.accounts {
         if amount.0 > 0 {
-            let state = store::AccountState {
-                balance: *amount,
-                next_seq: 1,
-            };
+            let state = store::AccountState::funded(*amount);
             writes.set(Table::Accounts, account.0.to_vec(), Some(state.encode()));
         }
     }
     store.commit(&writes)
+}
+
+/// Format 1 → 2: computes every account's history digest from its applied transfers, in one
+/// atomic commit with the new format mark (a crash before it leaves format 1 to redo).
+fn migrate_v1(store: &Store, network: NetworkId) -> Result<(), LedgerError> {
+    let mem = Mem::load(store, network)?;
+    let mut writes = store::Writes::default();
+    for (account, state) in &mem.accounts {
+        let mut state = *state;
+        state.history = crate::HistoryDigest::default();
+        for seq in 1..state.next_seq {
+            let bytes = store
+                .tree(Table::Applied)
+                .get(store::slot_key(account, seq))?
+                .ok_or_else(|| store::corrupt("an applied seq is missing"))?;
+            let t = store::parse_transfer(&bytes, network)?;
+            state.history = state.history.extend(&t.id());
+        }
+        writes.set(Table::Accounts, account.0.to_vec(), Some(state.encode()));
+    }
+    writes.set(Table::Meta, META_FORMAT.to_vec(), Some(FORMAT.to_vec()));
+    store.commit(&writes)?;
+    tracing::info!(
+        accounts = mem.accounts.len(),
+        "ledger storage migrated to format 2"
+    );
+    Ok(())
 }

@@ -6,8 +6,9 @@ use std::ops::Bound;
 use crate::ledger::Ledger;
 use crate::ledger::store::{Table, corrupt, parse_account, parse_slot, parse_transfer, slot_key};
 use crate::{
-    Account, Ack, Direction, EquivocationProof, HistoryEntry, HoldReason, LedgerError,
-    SignedTransfer, Snapshot, Tokens, TransferId, TransferState, VerifiedTransfer, wire,
+    Account, Ack, Direction, EquivocationProof, Head, HistoryDigest, HistoryEntry, HoldReason,
+    LedgerError, SignedTransfer, Snapshot, Tokens, TransferId, TransferState, VerifiedTransfer,
+    wire,
 };
 
 impl Ledger {
@@ -100,9 +101,9 @@ impl Ledger {
     }
 
     /// Up to `limit` accounts after `after` (exclusive; from the start if `None`), in account
-    /// order, with their next seq: the page of an anti-entropy summary. Accounts still in their
-    /// initial state (0 tokens, seq 1) are not listed.
-    pub fn heads(&self, after: Option<Account>, limit: usize) -> Vec<(Account, u64)> {
+    /// order, with their next seq and history digest: the page of an anti-entropy summary.
+    /// Accounts still in their initial state (0 tokens, seq 1) are not listed.
+    pub fn heads(&self, after: Option<Account>, limit: usize) -> Vec<Head> {
         let start = match after {
             Some(a) => Bound::Excluded(a),
             None => Bound::Unbounded,
@@ -111,8 +112,17 @@ impl Ledger {
             .accounts
             .range((start, Bound::Unbounded))
             .take(limit)
-            .map(|(a, s)| (*a, s.next_seq))
+            .map(|(a, s)| Head {
+                account: *a,
+                next_seq: s.next_seq,
+                history: s.history,
+            })
             .collect()
+    }
+
+    /// The digest of `account`'s applied history (see [`HistoryDigest`]).
+    pub fn history_digest(&self, account: &Account) -> HistoryDigest {
+        self.mem.state(account).history
     }
 
     /// The acks stored for `id`, including those that arrived after it was final here.
@@ -192,6 +202,13 @@ impl Ledger {
                 .collect(),
             frozen: self.mem.frozen.clone(),
             held: self.mem.held.values().map(VerifiedTransfer::id).collect(),
+            histories: self
+                .mem
+                .accounts
+                .iter()
+                .filter(|(_, s)| s.next_seq > 1)
+                .map(|(a, s)| (*a, s.history))
+                .collect(),
         }
     }
 

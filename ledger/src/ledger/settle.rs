@@ -59,6 +59,7 @@ pub(crate) fn apply_one(
         .next_seq
         .checked_add(1)
         .ok_or_else(|| corrupt("sequence number overflow"))?;
+    from.history = from.history.extend(&t.id());
     book.set_state(tr.from, from);
     credit(book, tr.to, tr.amount)?;
     if tr.fee > Tokens::ZERO {

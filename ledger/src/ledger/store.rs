@@ -21,7 +21,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use sled::transaction::{TransactionError, TransactionResult, Transactional};
 
-use crate::{Account, LedgerError, NetworkId, SignedTransfer, Tokens, VerifiedTransfer};
+use crate::{
+    Account, HistoryDigest, LedgerError, NetworkId, SignedTransfer, Tokens, VerifiedTransfer,
+};
 
 /// The trees, in the order of [`Store`]'s array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,14 +61,18 @@ const NAMES: [&str; TABLES] = [
 pub(crate) const META_NETWORK: &[u8] = b"network";
 /// Meta key of the storage format version.
 pub(crate) const META_FORMAT: &[u8] = b"format";
-/// The storage format this code writes.
-pub(crate) const FORMAT: &[u8] = &[1];
+/// The storage format this code writes: 2 added the history digest to account states.
+pub(crate) const FORMAT: &[u8] = &[2];
+/// The format before it (16-byte account states), migrated on open.
+pub(crate) const FORMAT_V1: &[u8] = &[1];
 
-/// Balance and next sequence number of one account.
+/// Balance, next sequence number and history digest of one account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct AccountState {
     pub(crate) balance: Tokens,
     pub(crate) next_seq: u64,
+    /// Digest of the applied transfers `1..next_seq` (see [`HistoryDigest`]).
+    pub(crate) history: HistoryDigest,
 }
 
 impl Default for AccountState {
@@ -74,23 +80,41 @@ impl Default for AccountState {
         AccountState {
             balance: Tokens::ZERO,
             next_seq: 1,
+            history: HistoryDigest::default(),
         }
     }
 }
 
 impl AccountState {
+    /// A genesis account: `balance`, nothing sent yet.
+    pub(crate) fn funded(balance: Tokens) -> Self {
+        AccountState {
+            balance,
+            ..AccountState::default()
+        }
+    }
+
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16);
+        let mut out = Vec::with_capacity(48);
         out.extend_from_slice(&self.balance.0.to_be_bytes());
         out.extend_from_slice(&self.next_seq.to_be_bytes());
+        out.extend_from_slice(&self.history.0);
         out
     }
 
+    /// Decodes a stored state: 48 bytes, or the 16 of format 1 (whose digest the migration
+    /// recomputes).
     fn decode(bytes: &[u8]) -> Option<AccountState> {
-        let (balance, next_seq) = bytes.split_first_chunk::<8>()?;
+        let (balance, rest) = bytes.split_first_chunk::<8>()?;
+        let (next_seq, rest) = rest.split_first_chunk::<8>()?;
+        let history = match rest.len() {
+            0 => HistoryDigest::default(),
+            _ => HistoryDigest(rest.try_into().ok()?),
+        };
         Some(AccountState {
             balance: Tokens(u64::from_be_bytes(*balance)),
-            next_seq: u64::from_be_bytes(next_seq.try_into().ok()?),
+            next_seq: u64::from_be_bytes(*next_seq),
+            history,
         })
     }
 }
@@ -235,8 +259,8 @@ impl Mem {
         let mut mem = Mem::default();
         for item in store.tree(Table::Accounts).iter() {
             let (k, v) = item?;
-            let state =
-                AccountState::decode(&v).ok_or_else(|| corrupt("account state is not 16 bytes"))?;
+            let state = AccountState::decode(&v)
+                .ok_or_else(|| corrupt("account state is not 16 or 48 bytes"))?;
             mem.accounts.insert(parse_account(&k)?, state);
         }
         for item in store.tree(Table::Frozen).iter() {

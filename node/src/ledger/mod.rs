@@ -370,6 +370,11 @@ impl NodeLedger {
         self.ledger().next_seq(account)
     }
 
+    /// The digest of `account`'s applied history (what anti-entropy compares).
+    pub fn history_digest(&self, account: &Account) -> micro_ledger::HistoryDigest {
+        self.ledger().history_digest(account)
+    }
+
     /// Whether `account` is frozen (it equivocated), and from which seq.
     pub fn frozen(&self, account: &Account) -> Option<u64> {
         self.ledger().frozen(account)

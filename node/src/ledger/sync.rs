@@ -61,9 +61,10 @@ impl NodeLedger {
                 response.heads = ledger
                     .heads(after, limit)
                     .into_iter()
-                    .map(|(account, next_seq)| Head {
-                        account: account.0.to_vec(),
-                        next_seq,
+                    .map(|head| Head {
+                        account: head.account.0.to_vec(),
+                        next_seq: head.next_seq,
+                        history: head.history.0.to_vec(),
                     })
                     .collect();
             }
@@ -235,37 +236,81 @@ impl NodeLedger {
                 };
                 let account = Account(bytes);
                 after = Some(account);
-                let mut ours = self.next_seq(&account);
-                // Fetch ranges until we caught up with this peer or it sends nothing new.
-                while ours < head.next_seq && self.frozen(&account).is_none() {
-                    let Some(range) = self
-                        .ask(
-                            peer,
-                            Ask::Range(RangeRequest {
-                                account: account.0.to_vec(),
-                                from_seq: ours,
-                                limit: config.sync_range,
-                            }),
-                        )
-                        .await
-                    else {
-                        return;
-                    };
-                    if range.transfers.is_empty() || !self.take(peer, range).await {
-                        break;
-                    }
-                    let now = self.next_seq(&account);
-                    if now == ours {
-                        // Held (e.g. unfunded until another account syncs): move on.
-                        break;
-                    }
-                    ours = now;
+                if !self.catch_up(peer, account, head.next_seq).await {
+                    return;
+                }
+                if self.diverges(&account, &head) && !self.find_divergence(peer, account).await {
+                    return;
                 }
             }
             if !full {
                 return;
             }
         }
+    }
+
+    /// Fetches `account`'s transfers from `peer` until this node reaches `their_next` or the
+    /// peer sends nothing new. False if the peer stopped answering.
+    async fn catch_up(&self, peer: PeerId, account: Account, their_next: u64) -> bool {
+        let mut ours = self.next_seq(&account);
+        while ours < their_next && self.frozen(&account).is_none() {
+            let Some(range) = self.range(peer, account, ours).await else {
+                return false;
+            };
+            if range.transfers.is_empty() || !self.take(peer, range).await {
+                break;
+            }
+            let now = self.next_seq(&account);
+            if now == ours {
+                // Held (e.g. unfunded until another account syncs): move on.
+                break;
+            }
+            ours = now;
+        }
+        true
+    }
+
+    /// Whether `head` says the peer applied other transfers of its account than this node
+    /// did at the same seqs: same next seq, different history digest. Only an equivocating
+    /// sender causes that, and balances may not show it (two spends of one seq, then the
+    /// same later transfers on both sides).
+    fn diverges(&self, account: &Account, head: &Head) -> bool {
+        let Ok(theirs) = <[u8; 32]>::try_from(head.history.as_slice()) else {
+            return false;
+        };
+        self.frozen(account).is_none()
+            && self.next_seq(account) == head.next_seq
+            && self.history_digest(account).0 != theirs
+    }
+
+    /// Walks `account`'s history at `peer` from seq 1 until one of its transfers conflicts
+    /// with one here — which freezes the account and spreads the proof — or the walk ends.
+    /// O(history), paid only on a real divergence. False if the peer stopped answering.
+    async fn find_divergence(&self, peer: PeerId, account: Account) -> bool {
+        let (mut from_seq, end) = (1, self.next_seq(&account));
+        debug!(%peer, %account, "history digests differ: looking for the equivocation");
+        while from_seq < end && self.frozen(&account).is_none() {
+            let Some(range) = self.range(peer, account, from_seq).await else {
+                return false;
+            };
+            let Some(last) = range.transfers.iter().map(|t| t.seq).max() else {
+                break;
+            };
+            if last < from_seq || !self.take(peer, range).await {
+                break;
+            }
+            from_seq = last + 1;
+        }
+        true
+    }
+
+    async fn range(&self, peer: PeerId, account: Account, from_seq: u64) -> Option<SyncResponse> {
+        let ask = Ask::Range(RangeRequest {
+            account: account.0.to_vec(),
+            from_seq,
+            limit: self.0.config.sync_range,
+        });
+        self.ask(peer, ask).await
     }
 
     /// Runs an anti-entropy round with a random connected peer every interval until told to

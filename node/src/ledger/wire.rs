@@ -81,7 +81,7 @@ pub struct RangeRequest {
 #[derive(Clone, PartialEq, Message)]
 pub struct ProofsRequest {}
 
-/// One account's next seq.
+/// One account's next seq and history digest.
 #[derive(Clone, PartialEq, Message)]
 pub struct Head {
     /// The account.
@@ -90,6 +90,10 @@ pub struct Head {
     /// Its next seq here.
     #[prost(uint64, tag = "2")]
     pub next_seq: u64,
+    /// The digest of its applied history here (32 bytes; empty from a node that predates
+    /// it).
+    #[prost(bytes = "vec", tag = "3")]
+    pub history: Vec<u8>,
 }
 
 /// An anti-entropy answer; which fields are set depends on the question.

@@ -148,3 +148,30 @@ fn forged_proofs_are_rejected_and_change_nothing() {
     assert_eq!(l.snapshot(), before);
     assert_eq!(l.frozen(&acct(1)), None);
 }
+
+/// Replicas that applied different transfers at the same seqs hold the same next seqs but
+/// different history digests — what anti-entropy compares to find the equivocation — and
+/// agree again once both know it.
+#[test]
+fn history_digests_expose_divergent_histories_until_the_freeze() {
+    let (mut a, mut b) = (open(), open());
+    let x = transfer(&a, 1, 3, 100, 1);
+    let y = transfer(&a, 1, 4, 100, 1);
+    let same = transfer(&a, 1, 2, 5, 2);
+    for t in [&x, &same] {
+        a.apply(t.clone()).unwrap();
+    }
+    for t in [&y, &same] {
+        b.apply(t.clone()).unwrap();
+    }
+    assert_eq!(a.next_seq(&acct(1)), b.next_seq(&acct(1)));
+    assert_ne!(a.history_digest(&acct(1)), b.history_digest(&acct(1)));
+    let fresh = open();
+    assert_eq!(fresh.history_digest(&acct(1)), HistoryDigest::default());
+
+    a.apply(y.clone()).unwrap();
+    b.apply(x.clone()).unwrap();
+    assert_eq!(a.snapshot(), b.snapshot());
+    assert_eq!(a.history_digest(&acct(1)), HistoryDigest::default());
+    assert_conserved(&a);
+}
