@@ -158,9 +158,15 @@ async fn seven_nodes_converge_after_a_partition_heals_and_catch_equivocations() 
         Ok(apart)
     })
     .await?;
+    // Account 7 pays on side b first, long before the heal (so gossip's message cache no
+    // longer replays it then).
+    let before = wallets.pay(7, wallets.account(5), 5, "before");
+    b[0].ledger().submit(before).await?;
     traffic(&mut wallets, &mut rng, a, &[1, 2, 3], 150).await?;
     traffic(&mut wallets, &mut rng, b, &[4, 5, 6], 150).await?;
-    // Account 0 spends its first seq twice, once on each side; account 7 twice on side a.
+    // Account 0 spends its first seq twice, once on each side. Account 7, which paid once on
+    // side b, spends its second seq twice on side a: side a freezes it at seq 2 without
+    // having seen seq 1, which stays valid and must still reach it after the heal.
     let (x, y) = (
         wallets.sign(0, wallets.account(1), 100, 1, "to one"),
         wallets.sign(0, wallets.account(4), 100, 1, "to another"),
@@ -168,8 +174,8 @@ async fn seven_nodes_converge_after_a_partition_heals_and_catch_equivocations() 
     a[1].ledger().submit(x).await?;
     b[1].ledger().submit(y).await?;
     let (x, y) = (
-        wallets.sign(7, wallets.account(2), 5, 1, "once"),
-        wallets.sign(7, wallets.account(3), 5, 1, "twice"),
+        wallets.sign(7, wallets.account(2), 5, 2, "once"),
+        wallets.sign(7, wallets.account(3), 5, 2, "twice"),
     );
     a[0].ledger().submit(x).await?;
     let caught = a[0].ledger().submit(y).await?;
@@ -183,13 +189,18 @@ async fn seven_nodes_converge_after_a_partition_heals_and_catch_equivocations() 
     converge(&nodes, "all seven converge after the heal", PATIENCE).await?;
     supply_conserved(&nodes)?;
     for node in &nodes {
-        for equivocator in [0, 7] {
+        for (equivocator, seq) in [(0, 1), (7, 2)] {
             ensure!(
-                node.ledger().frozen(&wallets.account(equivocator)) == Some(1),
-                "{} froze account {equivocator}",
+                node.ledger().frozen(&wallets.account(equivocator)) == Some(seq),
+                "{} froze account {equivocator} at seq {seq}",
                 node.peer_id()
             );
         }
+        ensure!(
+            node.ledger().next_seq(&wallets.account(7)) == 2,
+            "{} applied account 7's transfer from before its equivocation",
+            node.peer_id()
+        );
         for i in 1..ACCOUNTS - 1 {
             ensure!(
                 node.ledger().next_seq(&wallets.account(i)) == wallets.next_seq[i],

@@ -249,11 +249,12 @@ impl NodeLedger {
         }
     }
 
-    /// Fetches `account`'s transfers from `peer` until this node reaches `their_next` or the
-    /// peer sends nothing new. False if the peer stopped answering.
+    /// Fetches `account`'s transfers from `peer` until this node reaches `their_next` (or,
+    /// for a frozen account, the seq it is frozen at: the transfers before an equivocation
+    /// stay valid) or the peer sends nothing new. False if the peer stopped answering.
     async fn catch_up(&self, peer: PeerId, account: Account, their_next: u64) -> bool {
         let mut ours = self.next_seq(&account);
-        while ours < their_next && self.frozen(&account).is_none() {
+        while ours < their_next.min(self.frozen(&account).unwrap_or(u64::MAX)) {
             let Some(range) = self.range(peer, account, ours).await else {
                 return false;
             };
@@ -278,9 +279,7 @@ impl NodeLedger {
         let Ok(theirs) = <[u8; 32]>::try_from(head.history.as_slice()) else {
             return false;
         };
-        self.frozen(account).is_none()
-            && self.next_seq(account) == head.next_seq
-            && self.history_digest(account).0 != theirs
+        self.next_seq(account) == head.next_seq && self.history_digest(account).0 != theirs
     }
 
     /// Walks `account`'s history at `peer` from seq 1 until one of its transfers conflicts
@@ -288,8 +287,10 @@ impl NodeLedger {
     /// O(history), paid only on a real divergence. False if the peer stopped answering.
     async fn find_divergence(&self, peer: PeerId, account: Account) -> bool {
         let (mut from_seq, end) = (1, self.next_seq(&account));
+        let frozen = self.frozen(&account);
         debug!(%peer, %account, "history digests differ: looking for the equivocation");
-        while from_seq < end && self.frozen(&account).is_none() {
+        // Until the walk ends or finds it (the account gets frozen, or frozen earlier).
+        while from_seq < end && self.frozen(&account) == frozen {
             let Some(range) = self.range(peer, account, from_seq).await else {
                 return false;
             };
