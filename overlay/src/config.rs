@@ -72,6 +72,9 @@ pub struct OverlayConfig {
     pub inbound_capacity: usize,
     /// Longest a Kademlia query (provider lookup, bootstrap) may run.
     pub kad_query_timeout: Duration,
+    /// A provider lookup answers as soon as it found this many providers (else when the
+    /// query ends).
+    pub provider_lookup_enough: usize,
     /// How long a DHT provider record lives without being re-published (re-published at half
     /// this), so a provider that vanished stops being found.
     pub provider_record_ttl: Duration,
@@ -107,6 +110,7 @@ impl Default for OverlayConfig {
             sync: crate::sync::SyncConfig::default(),
             inbound_capacity: 1024,
             kad_query_timeout: Duration::from_secs(10),
+            provider_lookup_enough: 3,
             provider_record_ttl: Duration::from_secs(600),
         }
     }

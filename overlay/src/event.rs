@@ -76,8 +76,23 @@ pub struct LocalInfo {
     pub known_nodes: usize,
     /// Whether the node has joined (connected and bootstrapped).
     pub joined: bool,
+    /// How long after the overlay started it joined, in milliseconds.
+    #[serde(default)]
+    pub joined_after_ms: Option<u64>,
     /// Seconds since the overlay started.
     pub uptime_secs: u64,
+}
+
+/// The result of a DHT provider lookup and what it cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderLookup {
+    /// The providers found, sorted.
+    pub providers: Vec<PeerId>,
+    /// Kademlia requests the lookup sent (its messages; with α = 3 parallel requests per
+    /// round, hops ≥ requests / 3).
+    pub requests: u32,
+    /// Of those, how many were answered.
+    pub successes: u32,
 }
 
 /// Which side opened a connection.

@@ -8,7 +8,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::OverlayError;
 use crate::actor::Command;
-use crate::event::{LocalInfo, OverlayEvent, PeerConnection};
+use crate::event::{LocalInfo, OverlayEvent, PeerConnection, ProviderLookup};
 use crate::peer_book::{NodeInfo, Route};
 use crate::peer_exchange::PeerList;
 use crate::rpc::{GossipMessage, RpcFailure};
@@ -210,6 +210,11 @@ impl Overlay {
 
     /// Looks up the providers of `key` in the DHT (bounded by `kad_query_timeout`).
     pub async fn get_providers(&self, key: Vec<u8>) -> Result<Vec<PeerId>, OverlayError> {
+        Ok(self.lookup_providers(key).await?.providers)
+    }
+
+    /// [`get_providers`](Self::get_providers), with what the lookup cost.
+    pub async fn lookup_providers(&self, key: Vec<u8>) -> Result<ProviderLookup, OverlayError> {
         self.ask(|reply| Command::GetProviders { key, reply })
             .await?
     }

@@ -42,7 +42,7 @@ pub use actor::spawn;
 pub use behaviour::{IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL};
 pub use config::{BootstrapAddr, KadMode, OverlayConfig};
 pub use error::OverlayError;
-pub use event::{Direction, LocalInfo, OverlayEvent, PeerConnection};
+pub use event::{Direction, LocalInfo, OverlayEvent, PeerConnection, ProviderLookup};
 pub use handle::Overlay;
 pub use peer_book::{NodeInfo, Reach, Route};
 pub use role::Role;

@@ -228,6 +228,7 @@ mod tests {
             connected_peers: 3,
             known_nodes: 12,
             joined: true,
+            joined_after_ms: Some(120),
             uptime_secs: 192,
         };
         let out = id(&info);

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 pub use client::{CallOutcome, CallRequest};
+pub use registry::provider_key;
 
 use crate::config::ServicesConfig;
 use crate::registry::{Directory, DirectoryConfig, Endpoint, RecordLimits, ServiceName};

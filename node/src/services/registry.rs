@@ -18,7 +18,7 @@ use crate::registry::{
 const ANNOUNCEMENT_BYTES: usize = 128 * 1024;
 
 /// The DHT key under which providers of `name` are announced.
-pub(super) fn provider_key(name: &ServiceName) -> Vec<u8> {
+pub fn provider_key(name: &ServiceName) -> Vec<u8> {
     format!("/micro/svc/{name}").into_bytes()
 }
 

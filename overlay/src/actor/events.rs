@@ -213,8 +213,8 @@ impl EventLoop {
                 id,
                 result: kad::QueryResult::GetProviders(result),
                 step,
-                ..
-            } => self.on_providers_progress(id, result, step.last),
+                stats,
+            } => self.on_providers_progress(id, result, step.last, &stats),
             kad::Event::InboundRequest { request } => self.on_kad_inbound(request),
             kad::Event::ModeChanged { new_mode } => {
                 info!(mode = %new_mode, "kademlia mode changed")

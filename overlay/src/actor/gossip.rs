@@ -87,7 +87,7 @@ impl EventLoop {
     pub(super) fn get_providers(
         &mut self,
         key: Vec<u8>,
-        reply: oneshot::Sender<Result<Vec<PeerId>, OverlayError>>,
+        reply: oneshot::Sender<Result<crate::ProviderLookup, OverlayError>>,
     ) {
         let id = self
             .swarm
@@ -103,6 +103,7 @@ impl EventLoop {
         id: kad::QueryId,
         result: Result<kad::GetProvidersOk, kad::GetProvidersError>,
         last: bool,
+        stats: &kad::QueryStats,
     ) {
         let Some((found, _)) = self.provider_queries.get_mut(&id) else {
             return;
@@ -112,10 +113,25 @@ impl EventLoop {
             Ok(kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) => {}
             Err(e) => debug!(error = %e, "provider lookup ended with an error"),
         }
-        if last && let Some((found, reply)) = self.provider_queries.remove(&id) {
+        // Enough found: answer now instead of waiting for every closest peer, where one slow
+        // or unreachable peer holds the query until its request times out.
+        let enough = found.len() >= self.config.provider_lookup_enough.max(1);
+        if enough
+            && !last
+            && let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id)
+        {
+            query.finish();
+        }
+        if (last || enough)
+            && let Some((found, reply)) = self.provider_queries.remove(&id)
+        {
             let mut providers: Vec<PeerId> = found.into_iter().collect();
             providers.sort();
-            let _ = reply.send(Ok(providers));
+            let _ = reply.send(Ok(crate::ProviderLookup {
+                providers,
+                requests: stats.num_requests(),
+                successes: stats.num_successes(),
+            }));
         }
     }
 

@@ -112,7 +112,7 @@ pub(crate) enum Command {
     },
     GetProviders {
         key: Vec<u8>,
-        reply: oneshot::Sender<Result<Vec<PeerId>, OverlayError>>,
+        reply: oneshot::Sender<Result<crate::ProviderLookup, OverlayError>>,
     },
     Sync {
         protocol: libp2p::StreamProtocol,
@@ -154,7 +154,7 @@ enum PendingAsk {
 /// A provider lookup in progress: the providers found so far, and who waits for them.
 type ProviderQuery = (
     HashSet<PeerId>,
-    oneshot::Sender<Result<Vec<PeerId>, OverlayError>>,
+    oneshot::Sender<Result<crate::ProviderLookup, OverlayError>>,
 );
 
 /// One open connection.
@@ -201,6 +201,8 @@ pub(crate) struct EventLoop {
     bootstrap: Bootstrap,
     next_backbone: Instant,
     joined: bool,
+    /// How long after the start the node joined.
+    joined_after: Option<Duration>,
     bootstrapping: bool,
     started: Instant,
 }
@@ -266,6 +268,7 @@ pub fn spawn(
         listen_addrs: Vec::new(),
         listening_waiters: Vec::new(),
         joined: false,
+        joined_after: None,
         bootstrapping: false,
         started: now,
     };

@@ -119,6 +119,7 @@ impl EventLoop {
         }
         self.joined = true;
         let elapsed = self.started.elapsed();
+        self.joined_after = Some(elapsed);
         let peers = self.connections.len();
         info!(
             peers,

@@ -32,6 +32,7 @@ impl EventLoop {
             connected_peers: self.connections.len(),
             known_nodes: self.book.len(),
             joined: self.joined,
+            joined_after_ms: self.joined_after.map(|d| d.as_millis() as u64),
             uptime_secs: self.started.elapsed().as_secs(),
         }
     }
