@@ -1,0 +1,334 @@
+//! The nodes of a run: real [`RunningNode`]s in this process, each on its own data dir, with
+//! slots that survive churn (a slot's node leaves and a fresh one, with a new identity, takes
+//! its place and its duties).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use libp2p::multiaddr::Protocol;
+use micro_node::overlay::{BootstrapAddr, KadMode, Multiaddr, OverlayConfig, PeerId, Role};
+use micro_node::{NodeConfig, RunningNode};
+use tokio::time::Instant;
+use tracing::{debug, info};
+
+use crate::scenario::Transport;
+
+/// What a slot's node is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Duty {
+    /// A super node: the backbone.
+    Super,
+    /// An honest peer.
+    Peer,
+    /// A peer running adversary number `.0` of the scenario.
+    Adversary(usize),
+}
+
+/// One place in the network; its node changes with churn.
+pub struct Slot {
+    /// Its index.
+    pub index: usize,
+    /// What its nodes do.
+    pub duty: Duty,
+    /// Services its nodes serve (honestly, or wrongly for a wrong-answers adversary).
+    pub serves: Vec<String>,
+    /// Topics its nodes subscribe to.
+    pub topics: Vec<String>,
+    /// The current node, `None` while the slot is empty.
+    pub node: Option<RunningNode>,
+    /// Bumped each time a new node takes the slot.
+    pub generation: u32,
+    /// How long each node of this slot took to join, in ms (start call to `Joined`).
+    pub joins_ms: Vec<f64>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Slot {
+    /// Whether it holds a node.
+    pub fn alive(&self) -> bool {
+        self.node.is_some()
+    }
+
+    /// Whether its node is honest.
+    pub fn honest(&self) -> bool {
+        !matches!(self.duty, Duty::Adversary(_))
+    }
+
+    /// Its node's id, if alive.
+    pub fn peer_id(&self) -> Option<PeerId> {
+        self.node.as_ref().map(RunningNode::peer_id)
+    }
+}
+
+/// How nodes are configured: the transport, and where data dirs and the genesis live.
+#[derive(Debug, Clone)]
+pub struct NodeTemplate {
+    /// Transport between nodes.
+    pub transport: Transport,
+    /// Parent of the data dirs.
+    pub root: PathBuf,
+    /// The ledger genesis file, if the scenario has a ledger.
+    pub genesis: Option<PathBuf>,
+    /// Network size, to scale timers.
+    pub nodes: usize,
+}
+
+impl NodeTemplate {
+    /// The configuration of one node. Timers are set for a run that lasts tens of seconds,
+    /// and grow with the network so that background traffic per node stays bounded.
+    pub fn config(&self, data_dir: &Path, role: Role, bootstrap: Vec<BootstrapAddr>) -> NodeConfig {
+        let base = match role {
+            Role::Super => OverlayConfig::super_node(),
+            Role::Peer => OverlayConfig::default(),
+        };
+        let listen: Multiaddr = match self.transport {
+            Transport::Tcp => "/ip4/127.0.0.1/tcp/0",
+            Transport::Memory => "/memory/0",
+        }
+        .parse()
+        .expect("static multiaddr");
+        // Background work of every node lands on the same two cores: slow it as N grows.
+        let scale = (self.nodes as f64 / 50.0).max(1.0);
+        let every = |ms: f64| Duration::from_millis((ms * scale) as u64);
+        let overlay = OverlayConfig {
+            listen: vec![listen],
+            bootstrap,
+            kad_mode: KadMode::Server,
+            discovery_interval: every(2_000.0),
+            backbone_interval: Duration::from_millis(1_000),
+            bootstrap_backoff_min: Duration::from_millis(200),
+            bootstrap_backoff_max: Duration::from_millis(2_000),
+            idle_connection_timeout: Duration::from_secs(300),
+            ..base
+        };
+        let mut config = NodeConfig {
+            data_dir: data_dir.to_owned(),
+            overlay,
+            gateway: None,
+            ..NodeConfig::default()
+        };
+        config.control.addr = "127.0.0.1:0".parse().expect("static socket address");
+        config.services.heartbeat_interval = Duration::from_millis(1_000);
+        config.services.record_ttl = Duration::from_millis(3_500);
+        config.services.provider_cache_ttl = Duration::from_millis(500);
+        config.events.anti_entropy_interval = every(1_000.0);
+        config.wasm.max_instances = 4;
+        config.reputation.interval = every(2_000.0);
+        config.reputation.model.trust.maturity_ms = 2_000;
+        config.ledger.sync_interval = every(1_000.0);
+        config.ledger.genesis = self.genesis.clone();
+        config
+    }
+}
+
+/// The slots of a run and how to fill them. Never held across an await: nodes start and
+/// stop outside it ([`Launch`], [`Retired`]).
+pub struct Cluster {
+    /// Every slot: super nodes first.
+    pub slots: Vec<Slot>,
+    template: NodeTemplate,
+}
+
+impl Cluster {
+    /// Empty slots for `supers` super nodes and the given peers.
+    pub fn new(template: NodeTemplate, supers: usize, peers: Vec<Duty>) -> Cluster {
+        let duties = std::iter::repeat_n(Duty::Super, supers).chain(peers);
+        let slots = duties
+            .enumerate()
+            .map(|(index, duty)| Slot {
+                index,
+                duty,
+                serves: Vec::new(),
+                topics: Vec::new(),
+                node: None,
+                generation: 0,
+                joins_ms: Vec::new(),
+                dir: None,
+            })
+            .collect();
+        Cluster { slots, template }
+    }
+
+    /// Bootstrap addresses of the live super nodes.
+    pub fn super_addrs(&self) -> Vec<BootstrapAddr> {
+        self.slots
+            .iter()
+            .filter(|s| s.duty == Duty::Super)
+            .filter_map(|s| s.node.as_ref())
+            .filter_map(bootstrap_addr)
+            .collect()
+    }
+
+    /// Prepares a fresh node (new identity, new data dir) for slot `index`, bootstrapping
+    /// from `bootstrap`. Start it with [`Launch::start`], then [`Cluster::install`] it.
+    pub fn launch(&self, index: usize, bootstrap: Vec<BootstrapAddr>) -> Result<Launch> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("node-{index}-"))
+            .tempdir_in(&self.template.root)
+            .context("creating a data dir")?;
+        let role = match self.slots[index].duty {
+            Duty::Super => Role::Super,
+            _ => Role::Peer,
+        };
+        let config = self.template.config(dir.path(), role, bootstrap);
+        Ok(Launch { index, config, dir })
+    }
+
+    /// Puts a started node into its slot.
+    pub fn install(&mut self, launched: Launched) {
+        let slot = &mut self.slots[launched.index];
+        if let Some(ms) = launched.joined_ms {
+            slot.joins_ms.push(ms);
+        }
+        slot.node = Some(launched.node);
+        slot.dir = Some(launched.dir);
+        slot.generation += 1;
+    }
+
+    /// Takes slot `index`'s node out, to stop with [`Retired::stop`].
+    pub fn take(&mut self, index: usize) -> Option<Retired> {
+        let slot = &mut self.slots[index];
+        let node = slot.node.take()?;
+        Some(Retired {
+            node,
+            _dir: slot.dir.take(),
+        })
+    }
+
+    /// Takes every node out.
+    pub fn take_all(&mut self) -> Vec<Retired> {
+        (0..self.slots.len()).filter_map(|i| self.take(i)).collect()
+    }
+
+    /// A clone of the handles of slot `index`'s node, if alive.
+    pub fn handles(&self, index: usize) -> Option<Handles> {
+        let slot = &self.slots[index];
+        slot.node.as_ref().map(|node| Handles {
+            slot: index,
+            generation: slot.generation,
+            peer_id: node.peer_id(),
+            overlay: node.overlay().clone(),
+            services: node.services().clone(),
+            broker: node.broker().clone(),
+            events: node.events().clone(),
+            ledger: node.ledger().clone(),
+        })
+    }
+
+    /// Live slots (indexes) matching `pred`.
+    pub fn live(&self, pred: impl Fn(&Slot) -> bool) -> Vec<usize> {
+        self.slots
+            .iter()
+            .filter(|s| s.alive() && pred(s))
+            .map(|s| s.index)
+            .collect()
+    }
+}
+
+/// A node ready to start.
+pub struct Launch {
+    /// Its slot.
+    pub index: usize,
+    config: NodeConfig,
+    dir: tempfile::TempDir,
+}
+
+impl Launch {
+    /// Starts the node and waits until it joined or `patience` passed (then it stays, not
+    /// joined yet: a lone first super node never joins).
+    pub async fn start(self, patience: Duration) -> Result<Launched> {
+        let index = self.index;
+        let node = RunningNode::start(self.config)
+            .await
+            .with_context(|| format!("starting node {index}"))?;
+        let joined = wait_joined(&node, patience).await;
+        debug!(slot = index, peer = %node.peer_id(), joined = joined.is_some(), "node started");
+        Ok(Launched {
+            index,
+            node,
+            dir: self.dir,
+            joined_ms: joined.map(|d| d.as_secs_f64() * 1e3),
+        })
+    }
+}
+
+/// A started node, to [`Cluster::install`].
+pub struct Launched {
+    index: usize,
+    node: RunningNode,
+    dir: tempfile::TempDir,
+    joined_ms: Option<f64>,
+}
+
+/// A node taken out of its slot.
+pub struct Retired {
+    node: RunningNode,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Retired {
+    /// Stops it: a crash (`kill`) or a clean shutdown. Its data dir goes with it.
+    pub async fn stop(self, crash: bool) -> PeerId {
+        let peer = self.node.peer_id();
+        if crash {
+            self.node.kill();
+        } else {
+            self.node.shutdown().await;
+        }
+        info!(%peer, crash, "node left");
+        peer
+    }
+}
+
+/// Cloned handles of one node, usable without holding the cluster.
+#[derive(Clone)]
+pub struct Handles {
+    /// Its slot.
+    pub slot: usize,
+    /// The slot's generation it belongs to.
+    pub generation: u32,
+    /// Its id.
+    pub peer_id: PeerId,
+    /// Its overlay.
+    pub overlay: micro_node::overlay::Overlay,
+    /// Its service layer.
+    pub services: micro_node::services::Services,
+    /// Its broker.
+    pub broker: micro_node::broker::Broker,
+    /// Its event streams.
+    pub events: micro_node::events::Events,
+    /// Its ledger.
+    pub ledger: micro_node::ledger::NodeLedger,
+}
+
+/// Waits until `node` reports it joined; how long after its overlay started, if it did.
+async fn wait_joined(node: &RunningNode, patience: Duration) -> Option<Duration> {
+    let deadline = Instant::now() + patience;
+    let mut events = node.overlay().subscribe();
+    loop {
+        if let Ok(info) = node.overlay().info().await
+            && info.joined
+        {
+            return info.joined_after_ms.map(Duration::from_millis);
+        }
+        let wait = tokio::time::timeout_at(deadline, events.recv()).await;
+        match wait {
+            Err(_) => return None,
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// The node's first listen address as a bootstrap address.
+pub fn bootstrap_addr(node: &RunningNode) -> Option<BootstrapAddr> {
+    let addr = node.listen_addrs().iter().find(|a| {
+        a.iter()
+            .any(|p| matches!(p, Protocol::Tcp(_) | Protocol::Memory(_)))
+    })?;
+    Some(BootstrapAddr {
+        peer_id: node.peer_id(),
+        addr: addr.clone(),
+    })
+}

@@ -1,0 +1,113 @@
+//! One scenario at several sizes: a row per size, and an SVG of how each metric grows.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use plotters::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{Report, Scenario};
+
+/// Reads one metric from a report.
+type Metric = fn(&Report) -> Option<f64>;
+
+/// The metrics plotted against the number of nodes.
+const SERIES: [(&str, Metric); 6] = [
+    ("join p50 (ms)", |r| r.join_ms.p50),
+    ("lookup p50 (ms)", |r| r.lookups.latency_ms.p50),
+    ("lookup requests p50", |r| r.lookup_requests.p50),
+    ("call p50 (ms)", |r| r.calls.latency_ms.p50),
+    ("delivery p50 (ms)", |r| {
+        r.topics.first().and_then(|t| t.delivery.latency_ms.p50)
+    }),
+    ("memory per node (MiB)", |r| Some(r.memory_per_node_mib)),
+];
+
+/// The reports of one sweep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sweep {
+    /// The scenario.
+    pub scenario: String,
+    /// One report per size, in the order run.
+    pub runs: Vec<Report>,
+}
+
+/// Runs `scenario` at each of `sizes`.
+pub async fn sweep(scenario: &Scenario, sizes: &[usize]) -> Result<Sweep> {
+    let mut runs = Vec::new();
+    for &n in sizes {
+        let scaled = scenario.scaled_to(n);
+        if let Err((field, reason)) = scaled.validate() {
+            anyhow::bail!("{} at {n} nodes: {field}: {reason}", scenario.name);
+        }
+        tracing::info!(nodes = n, "sweep step");
+        runs.push(crate::run(scaled).await?);
+    }
+    Ok(Sweep {
+        scenario: scenario.name.clone(),
+        runs,
+    })
+}
+
+impl Sweep {
+    /// One line per size.
+    pub fn table(&self) -> String {
+        let mut out = format!("{:>6}", "nodes");
+        for (name, _) in SERIES {
+            out.push_str(&format!("  {name:>22}"));
+        }
+        out.push_str(&format!("  {:>10}  {:>10}\n", "lookup ok", "delivered"));
+        for r in &self.runs {
+            out.push_str(&format!("{:>6}", r.nodes));
+            for (_, metric) in SERIES {
+                let v = metric(r).map_or("-".into(), |v| format!("{v:.1}"));
+                out.push_str(&format!("  {v:>22}"));
+            }
+            let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.2}%", v * 100.0));
+            out.push_str(&format!(
+                "  {:>10}  {:>10}\n",
+                pct(r.lookups.success_ratio),
+                pct(r.topics.first().and_then(|t| t.delivery.ratio))
+            ));
+        }
+        out
+    }
+
+    /// Draws every metric against the number of nodes (log scale), one panel each.
+    pub fn plot(&self, path: &Path) -> Result<()> {
+        let root = SVGBackend::new(path, (1200, 800)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let root = root.titled(
+            &format!("{}: cost as the network grows", self.scenario),
+            ("sans-serif", 22),
+        )?;
+        let panels = root.split_evenly((2, 3));
+        let max_n = self.runs.iter().map(|r| r.nodes).max().unwrap_or(1).max(2) as f64;
+        let min_n = self.runs.iter().map(|r| r.nodes).min().unwrap_or(1).max(1) as f64;
+        for ((name, metric), panel) in SERIES.iter().zip(panels.iter()) {
+            let points: Vec<(f64, f64)> = self
+                .runs
+                .iter()
+                .filter_map(|r| metric(r).map(|v| (r.nodes as f64, v)))
+                .collect();
+            let top = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0) * 1.15;
+            let mut chart = ChartBuilder::on(panel)
+                .caption(*name, ("sans-serif", 16))
+                .margin(10)
+                .x_label_area_size(30)
+                .y_label_area_size(50)
+                .build_cartesian_2d((min_n * 0.9..max_n * 1.1).log_scale(), 0.0..top)
+                .context("building a chart")?;
+            chart
+                .configure_mesh()
+                .x_desc("nodes")
+                .x_labels(6)
+                .y_labels(6)
+                .draw()?;
+            chart.draw_series(LineSeries::new(points.clone(), &BLUE))?;
+            chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, BLUE.filled())))?;
+        }
+        root.present().context("writing the plot")?;
+        Ok(())
+    }
+}
