@@ -5,10 +5,11 @@
 //! a bounded broadcast channel. The overlay moves bytes and exposes typed views; it knows
 //! nothing of wasm, tokens or HTTP.
 //!
-//! Protocols: TCP+Noise+Yamux and QUIC transports; identify (which also carries the node's
-//! [`Role`]), ping, Kademlia under [`KAD_PROTOCOL`], gossipsub, connection limits, a peer
-//! block list ([`Overlay::block_peer`]), and peer exchange ([`peer_exchange::PROTOCOL`]).
-//! [`crawl`] walks the network over peer exchange.
+//! Protocols: TCP+Noise+Yamux, in-memory (`/memory/<n>`, for simulations) and QUIC
+//! transports, with optional [`link`] shaping of the TCP and memory ones; identify (which also
+//! carries the node's [`Role`]), ping, Kademlia under [`KAD_PROTOCOL`], gossipsub, connection
+//! limits, a peer block list ([`Overlay::block_peer`]), and peer exchange
+//! ([`peer_exchange::PROTOCOL`]). [`crawl`] walks the network over peer exchange.
 
 mod actor;
 mod behaviour;
