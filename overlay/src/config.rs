@@ -8,6 +8,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 
 use crate::Role;
+use crate::link::LinkShaper;
 use crate::rpc::RpcConfig;
 
 /// How the node runs Kademlia.
@@ -28,6 +29,7 @@ pub struct OverlayConfig {
     /// Peer or super node.
     pub role: Role,
     /// Addresses to listen on. Default: TCP and QUIC on every interface, OS-chosen ports.
+    /// `/memory/0` listens in memory on a free port (for many nodes in one process).
     pub listen: Vec<Multiaddr>,
     /// Nodes to join through. Each must end in `/p2p/<PeerId>`.
     pub bootstrap: Vec<BootstrapAddr>,
@@ -78,6 +80,11 @@ pub struct OverlayConfig {
     /// How long a DHT provider record lives without being re-published (re-published at half
     /// this), so a provider that vanished stops being found.
     pub provider_record_ttl: Duration,
+    /// Link shaping for simulations: when set, every TCP and in-memory connection of this
+    /// node (dialled and accepted) is counted, delayed and possibly refused by this shaper,
+    /// below Noise and Yamux; QUIC is not shaped. See [`crate::link`]. Default `None`: no
+    /// shaping, no counting.
+    pub link: Option<LinkShaper>,
 }
 
 impl Default for OverlayConfig {
@@ -112,6 +119,7 @@ impl Default for OverlayConfig {
             kad_query_timeout: Duration::from_secs(10),
             provider_lookup_enough: 3,
             provider_record_ttl: Duration::from_secs(600),
+            link: None,
         }
     }
 }

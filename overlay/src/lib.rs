@@ -5,10 +5,11 @@
 //! a bounded broadcast channel. The overlay moves bytes and exposes typed views; it knows
 //! nothing of wasm, tokens or HTTP.
 //!
-//! Protocols: TCP+Noise+Yamux and QUIC transports; identify (which also carries the node's
-//! [`Role`]), ping, Kademlia under [`KAD_PROTOCOL`], gossipsub, connection limits, a peer
-//! block list ([`Overlay::block_peer`]), and peer exchange ([`peer_exchange::PROTOCOL`]).
-//! [`crawl`] walks the network over peer exchange.
+//! Protocols: TCP+Noise+Yamux, in-memory (`/memory/<n>`, for simulations) and QUIC
+//! transports, with optional [`link`] shaping of the TCP and memory ones; identify (which also
+//! carries the node's [`Role`]), ping, Kademlia under [`KAD_PROTOCOL`], gossipsub, connection
+//! limits, a peer block list ([`Overlay::block_peer`]), and peer exchange
+//! ([`peer_exchange::PROTOCOL`]). [`crawl`] walks the network over peer exchange.
 
 mod actor;
 mod behaviour;
@@ -19,6 +20,7 @@ mod error;
 mod event;
 pub mod framing;
 mod handle;
+pub mod link;
 pub mod peer_book;
 pub mod peer_exchange;
 mod role;
@@ -44,6 +46,7 @@ pub use config::{BootstrapAddr, KadMode, OverlayConfig};
 pub use error::OverlayError;
 pub use event::{Direction, LocalInfo, OverlayEvent, PeerConnection, ProviderLookup};
 pub use handle::Overlay;
+pub use link::{LinkProfile, LinkShaper, LinkStats};
 pub use peer_book::{NodeInfo, Reach, Route};
 pub use role::Role;
 pub use rpc::{GossipMessage, Inbound, RpcFailure, RpcResponder};

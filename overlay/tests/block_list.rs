@@ -2,138 +2,31 @@
 //! keeps the peer out (its dials, its gossip, the overlay's own upkeep), unblocking lets it
 //! back in.
 
-use std::error::Error;
+mod common;
+
 use std::time::Duration;
 
-use micro_overlay::{
-    BootstrapAddr, Inbound, KadMode, Keypair, Multiaddr, Overlay, OverlayConfig, OverlayError,
-    OverlayEvent, PeerId,
+use common::{
+    Node, PATIENCE, TestResult, connected_to, eventually, gossip_flows, next_event, next_gossip,
+    start_with,
 };
-use tokio::sync::{broadcast, mpsc};
-use tokio::task::JoinHandle;
-use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
+use micro_overlay::{BootstrapAddr, KadMode, OverlayConfig, OverlayError, OverlayEvent};
 
-type TestResult<T = ()> = Result<T, Box<dyn Error>>;
-
-/// Longest wait for something that should happen (connections on loopback take milliseconds).
-const PATIENCE: Duration = Duration::from_secs(10);
 /// How long to watch for something that must not happen.
 const QUIET: Duration = Duration::from_millis(500);
-/// How often [`eventually`] re-checks its condition.
-const RECHECK: Duration = Duration::from_millis(25);
 const TOPIC: &str = "block-list-test";
-
-struct Node {
-    overlay: Overlay,
-    inbound: mpsc::Receiver<Inbound>,
-    task: JoinHandle<()>,
-    addr: Multiaddr,
-}
-
-impl Node {
-    fn id(&self) -> PeerId {
-        self.overlay.local_peer_id()
-    }
-
-    async fn stop(self) {
-        self.overlay.shutdown().await;
-        let _ = self.task.await;
-    }
-}
 
 /// Starts an overlay on loopback TCP with short bootstrap backoffs.
 async fn start(bootstrap: Vec<BootstrapAddr>) -> TestResult<Node> {
-    let config = OverlayConfig {
+    start_with(OverlayConfig {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse()?],
         bootstrap,
         kad_mode: KadMode::Server,
         bootstrap_backoff_min: Duration::from_millis(100),
         bootstrap_backoff_max: Duration::from_millis(800),
         ..OverlayConfig::default()
-    };
-    let (overlay, inbound, task) = micro_overlay::spawn(Keypair::generate_ed25519(), config)?;
-    let addr = timeout(PATIENCE, overlay.listening())
-        .await??
-        .into_iter()
-        .next()
-        .ok_or("the overlay listens nowhere")?;
-    Ok(Node {
-        overlay,
-        inbound,
-        task,
-        addr,
     })
-}
-
-/// Waits for the first event matching `pred`, for at most `within`.
-async fn next_event(
-    events: &mut broadcast::Receiver<OverlayEvent>,
-    within: Duration,
-    mut pred: impl FnMut(&OverlayEvent) -> bool,
-) -> TestResult<OverlayEvent> {
-    let wait = async {
-        loop {
-            match events.recv().await {
-                Ok(event) if pred(&event) => return Ok(event),
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return Err("overlay stopped".into()),
-            }
-        }
-    };
-    timeout(within, wait)
-        .await
-        .map_err(|_| format!("no matching overlay event within {within:?}"))?
-}
-
-/// Waits until `check` holds, re-checking every 25 ms, for at most [`PATIENCE`].
-async fn eventually<F, Fut>(what: &str, mut check: F) -> TestResult
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = TestResult<bool>>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    let mut tick = interval(RECHECK);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if check().await? {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(format!("timed out after {PATIENCE:?} waiting for {what}").into());
-        }
-    }
-}
-
-/// The next gossip payload that reaches `node` within `within`, if any.
-async fn next_gossip(node: &mut Node, within: Duration) -> Option<Vec<u8>> {
-    let wait = async {
-        loop {
-            match node.inbound.recv().await? {
-                Inbound::Gossip(message) if message.topic == TOPIC => return Some(message.data),
-                _ => {}
-            }
-        }
-    };
-    timeout(within, wait).await.ok().flatten()
-}
-
-async fn connected_to(node: &Node, peer: PeerId) -> TestResult<bool> {
-    let peers = node.overlay.connected_peers().await?;
-    Ok(peers.iter().any(|p| p.peer_id == peer))
-}
-
-/// `from` publishes `payload` once `to` is known to be subscribed; `to` must receive it.
-async fn gossip_flows(from: &Node, to: &mut Node, payload: &[u8]) -> TestResult {
-    eventually("the publisher to see the subscriber", || async {
-        Ok(from.overlay.topic_peers(TOPIC).await? > 0)
-    })
-    .await?;
-    let reached = from.overlay.publish(TOPIC, payload.to_vec()).await?;
-    assert!(reached > 0, "published to nobody");
-    let got = next_gossip(to, PATIENCE).await;
-    assert_eq!(got.as_deref(), Some(payload), "gossip did not arrive");
-    Ok(())
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +46,7 @@ async fn blocking_cuts_a_peer_off_and_unblocking_lets_it_back() -> TestResult {
         |e| matches!(e, OverlayEvent::PeerConnected { peer, .. } if *peer == b_id),
     )
     .await?;
-    gossip_flows(&b, &mut a, b"before the block").await?;
+    gossip_flows(TOPIC, &b, &mut a, b"before the block").await?;
 
     // Blocking closes the connection on both sides.
     a.overlay.block_peer(b_id).await?;
@@ -191,7 +84,7 @@ async fn blocking_cuts_a_peer_off_and_unblocking_lets_it_back() -> TestResult {
     b.overlay
         .publish(TOPIC, b"during the block".to_vec())
         .await?;
-    assert_eq!(next_gossip(&mut a, QUIET).await, None);
+    assert_eq!(next_gossip(&mut a, TOPIC, QUIET).await, None);
     while let Ok(event) = a_events.try_recv() {
         assert!(
             !matches!(event, OverlayEvent::PeerConnected { peer, .. } if peer == b_id),
@@ -210,7 +103,7 @@ async fn blocking_cuts_a_peer_off_and_unblocking_lets_it_back() -> TestResult {
         |e| matches!(e, OverlayEvent::PeerConnected { peer, .. } if *peer == b_id),
     )
     .await?;
-    gossip_flows(&b, &mut a, b"after the block").await?;
+    gossip_flows(TOPIC, &b, &mut a, b"after the block").await?;
 
     b.stop().await;
     a.stop().await;
