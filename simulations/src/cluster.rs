@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use libp2p::multiaddr::Protocol;
-use micro_node::overlay::{BootstrapAddr, KadMode, Multiaddr, OverlayConfig, PeerId, Role};
+use micro_node::overlay::{
+    BootstrapAddr, KadMode, LinkShaper, Multiaddr, OverlayConfig, PeerId, Role,
+};
 use micro_node::{NodeConfig, RunningNode};
-use tokio::time::Instant;
 use tracing::{debug, info};
 
 use crate::scenario::Transport;
@@ -39,8 +40,6 @@ pub struct Slot {
     pub node: Option<RunningNode>,
     /// Bumped each time a new node takes the slot.
     pub generation: u32,
-    /// How long each node of this slot took to join, in ms (start call to `Joined`).
-    pub joins_ms: Vec<f64>,
     dir: Option<tempfile::TempDir>,
 }
 
@@ -72,12 +71,20 @@ pub struct NodeTemplate {
     pub genesis: Option<PathBuf>,
     /// Network size, to scale timers.
     pub nodes: usize,
+    /// Every node's link profile.
+    pub link: micro_node::overlay::LinkProfile,
 }
 
 impl NodeTemplate {
     /// The configuration of one node. Timers are set for a run that lasts tens of seconds,
     /// and grow with the network so that background traffic per node stays bounded.
-    pub fn config(&self, data_dir: &Path, role: Role, bootstrap: Vec<BootstrapAddr>) -> NodeConfig {
+    pub fn config(
+        &self,
+        data_dir: &Path,
+        role: Role,
+        bootstrap: Vec<BootstrapAddr>,
+        link: LinkShaper,
+    ) -> NodeConfig {
         let base = match role {
             Role::Super => OverlayConfig::super_node(),
             Role::Peer => OverlayConfig::default(),
@@ -100,6 +107,7 @@ impl NodeTemplate {
             bootstrap_backoff_min: Duration::from_millis(200),
             bootstrap_backoff_max: Duration::from_millis(2_000),
             idle_connection_timeout: Duration::from_secs(300),
+            link: Some(link),
             ..base
         };
         let mut config = NodeConfig {
@@ -128,6 +136,8 @@ pub struct Cluster {
     /// Every slot: super nodes first.
     pub slots: Vec<Slot>,
     template: NodeTemplate,
+    /// The link of every node ever started (their counters outlive the nodes).
+    links: Vec<LinkShaper>,
 }
 
 impl Cluster {
@@ -143,11 +153,14 @@ impl Cluster {
                 topics: Vec::new(),
                 node: None,
                 generation: 0,
-                joins_ms: Vec::new(),
                 dir: None,
             })
             .collect();
-        Cluster { slots, template }
+        Cluster {
+            slots,
+            template,
+            links: Vec::new(),
+        }
     }
 
     /// Bootstrap addresses of the live super nodes.
@@ -162,7 +175,7 @@ impl Cluster {
 
     /// Prepares a fresh node (new identity, new data dir) for slot `index`, bootstrapping
     /// from `bootstrap`. Start it with [`Launch::start`], then [`Cluster::install`] it.
-    pub fn launch(&self, index: usize, bootstrap: Vec<BootstrapAddr>) -> Result<Launch> {
+    pub fn launch(&mut self, index: usize, bootstrap: Vec<BootstrapAddr>) -> Result<Launch> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("node-{index}-"))
             .tempdir_in(&self.template.root)
@@ -171,16 +184,15 @@ impl Cluster {
             Duty::Super => Role::Super,
             _ => Role::Peer,
         };
-        let config = self.template.config(dir.path(), role, bootstrap);
+        let link = LinkShaper::new(self.template.link);
+        self.links.push(link.clone());
+        let config = self.template.config(dir.path(), role, bootstrap, link);
         Ok(Launch { index, config, dir })
     }
 
     /// Puts a started node into its slot.
     pub fn install(&mut self, launched: Launched) {
         let slot = &mut self.slots[launched.index];
-        if let Some(ms) = launched.joined_ms {
-            slot.joins_ms.push(ms);
-        }
         slot.node = Some(launched.node);
         slot.dir = Some(launched.dir);
         slot.generation += 1;
@@ -216,6 +228,22 @@ impl Cluster {
         })
     }
 
+    /// Bytes received and sent by every node ever started.
+    pub fn traffic(&self) -> (u64, u64) {
+        self.links.iter().fold((0, 0), |(i, o), l| {
+            let s = l.stats();
+            (i + s.bytes_in, o + s.bytes_out)
+        })
+    }
+
+    /// Sets the link profile of every node (and of the ones started later).
+    pub fn set_links(&mut self, profile: micro_node::overlay::LinkProfile) {
+        self.template.link = profile;
+        for link in &self.links {
+            link.set_profile(profile);
+        }
+    }
+
     /// Live slots (indexes) matching `pred`.
     pub fn live(&self, pred: impl Fn(&Slot) -> bool) -> Vec<usize> {
         self.slots
@@ -235,20 +263,17 @@ pub struct Launch {
 }
 
 impl Launch {
-    /// Starts the node and waits until it joined or `patience` passed (then it stays, not
-    /// joined yet: a lone first super node never joins).
-    pub async fn start(self, patience: Duration) -> Result<Launched> {
+    /// Starts the node (it joins in the background; its overlay records when).
+    pub async fn start(self) -> Result<Launched> {
         let index = self.index;
         let node = RunningNode::start(self.config)
             .await
             .with_context(|| format!("starting node {index}"))?;
-        let joined = wait_joined(&node, patience).await;
-        debug!(slot = index, peer = %node.peer_id(), joined = joined.is_some(), "node started");
+        debug!(slot = index, peer = %node.peer_id(), "node started");
         Ok(Launched {
             index,
             node,
             dir: self.dir,
-            joined_ms: joined.map(|d| d.as_secs_f64() * 1e3),
         })
     }
 }
@@ -258,7 +283,6 @@ pub struct Launched {
     index: usize,
     node: RunningNode,
     dir: tempfile::TempDir,
-    joined_ms: Option<f64>,
 }
 
 /// A node taken out of its slot.
@@ -300,25 +324,6 @@ pub struct Handles {
     pub events: micro_node::events::Events,
     /// Its ledger.
     pub ledger: micro_node::ledger::NodeLedger,
-}
-
-/// Waits until `node` reports it joined; how long after its overlay started, if it did.
-async fn wait_joined(node: &RunningNode, patience: Duration) -> Option<Duration> {
-    let deadline = Instant::now() + patience;
-    let mut events = node.overlay().subscribe();
-    loop {
-        if let Ok(info) = node.overlay().info().await
-            && info.joined
-        {
-            return info.joined_after_ms.map(Duration::from_millis);
-        }
-        let wait = tokio::time::timeout_at(deadline, events.recv()).await;
-        match wait {
-            Err(_) => return None,
-            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
-            Ok(_) => {}
-        }
-    }
 }
 
 /// The node's first listen address as a bootstrap address.

@@ -25,8 +25,8 @@ pub struct Report {
     pub duration_s: f64,
     /// Wall time of the whole run (start-up, timeline, settling), in seconds.
     pub wall_s: f64,
-    /// Time from a node's start to its `Joined` event, in ms (every node started, churn
-    /// replacements included).
+    /// Time from a node's overlay start to its `Joined` event, in ms, of the nodes alive at
+    /// the end (churn replacements included).
     pub join_ms: Summary,
     /// DHT provider lookups: success = at least one live provider found.
     pub lookups: Outcomes,

@@ -24,8 +24,6 @@ use crate::report::{LedgerReport, Report};
 use crate::scenario::{Adversary, Bootstrap, Fault, Load, Scenario};
 use crate::{adversary, load, wallets::Wallets};
 
-/// How long a starting node may take to join before the run goes on without waiting.
-const JOIN_PATIENCE: Duration = Duration::from_secs(20);
 /// Nodes started at once.
 const START_CONCURRENCY: usize = 16;
 /// How long the warm-up may take (services findable, meshes formed).
@@ -173,6 +171,7 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
         root: root.path().to_owned(),
         genesis,
         nodes: scenario.network.nodes,
+        link: scenario.network.link.profile(),
     };
     let mut rng = task_rng(scenario.seed, "setup");
     let cluster = plan(&scenario, template, &mut rng);
@@ -196,12 +195,7 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
 
     // The timeline starts now.
     shared.begin();
-    let joins: Vec<f64> = shared
-        .cluster()
-        .slots
-        .iter()
-        .flat_map(|s| s.joins_ms.clone())
-        .collect();
+    let (_, sent_before) = shared.cluster().traffic();
     let mut tasks = JoinSet::new();
     spawn_timeline(&shared, &mut tasks);
     let end = shared.t0() + Duration::from_secs_f64(scenario.duration_s);
@@ -212,7 +206,13 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     while tasks.join_next().await.is_some() {}
     consumers.abort_all();
 
-    let mut report = measure(&shared, &joins).await;
+    let (_, sent_after) = shared.cluster().traffic();
+    let mut report = measure(&shared).await;
+    report.bytes_per_node_per_s = Some(crate::metrics::per_node_per_s(
+        sent_after.saturating_sub(sent_before),
+        scenario.network.nodes,
+        shared.t0().elapsed().as_secs_f64(),
+    ));
     report.wall_s = wall.elapsed().as_secs_f64();
     report.memory_per_node_mib = rss_after.saturating_sub(rss_before) as f64
         / scenario.network.nodes as f64
@@ -283,7 +283,7 @@ async fn start_all(
 ) -> Result<()> {
     let n = &shared.scenario.network;
     let launch = shared.cluster().launch(0, Vec::new())?;
-    let first = launch.start(Duration::ZERO).await?;
+    let first = launch.start().await?;
     shared.cluster().install(first);
     let supers: Vec<usize> = (1..n.supers).collect();
     let peers: Vec<usize> = (n.supers..n.nodes).collect();
@@ -304,7 +304,7 @@ async fn start_all(
                     tokio::time::sleep_until(started + Duration::from_secs_f64(k as f64 / pace))
                         .await;
                 }
-                launch.start(JOIN_PATIENCE).await
+                launch.start().await
             },
         ))
         .buffer_unordered(START_CONCURRENCY);
@@ -319,12 +319,18 @@ async fn start_all(
     Ok(())
 }
 
-/// Waits (bounded) until every service is findable in the DHT and every topic has a mesh,
-/// so the timeline measures the network, not its first seconds.
+/// Waits (bounded) until every node joined, every service is findable in the DHT and every
+/// topic has a mesh, so the timeline measures the network, not its first seconds.
 async fn warm_up(shared: &Arc<Shared>) {
     let deadline = Instant::now() + WARM_UP;
     let mut rng = task_rng(shared.scenario.seed, "warm-up");
     let mut tick = tokio::time::interval(MONITOR_EVERY);
+    // The first super node has nobody to join until others dial it: not waited for.
+    for h in shared.all(|s| s.index > 0) {
+        while !h.overlay.info().await.is_ok_and(|i| i.joined) && Instant::now() < deadline {
+            tick.tick().await;
+        }
+    }
     for service in &shared.scenario.services {
         let Ok(name) = service.name.parse::<micro_node::registry::ServiceName>() else {
             continue;
@@ -383,6 +389,20 @@ fn spawn_timeline(shared: &Arc<Shared>, tasks: &mut JoinSet<()>) {
                     end_s,
                 } => partition(shared, i, fraction, start_s, end_s).await,
                 Fault::SuperLoss { count, at_s } => super_loss(shared, count, at_s).await,
+                Fault::Degrade {
+                    latency_ms,
+                    jitter_ms,
+                    drop_rate,
+                    start_s,
+                    end_s,
+                } => {
+                    let link = crate::scenario::LinkSpec {
+                        latency_ms,
+                        jitter_ms,
+                        drop_rate,
+                    };
+                    degrade(shared, link, start_s, end_s).await
+                }
                 Fault::ProviderCrash {
                     service,
                     count,
@@ -461,7 +481,7 @@ async fn churn(
         };
         let shared = shared.clone();
         joins.spawn(async move {
-            match launch.start(JOIN_PATIENCE).await {
+            match launch.start().await {
                 Ok(launched) => {
                     shared.cluster().install(launched);
                     shared.rec.with(|o| o.churn.joined += 1);
@@ -550,6 +570,20 @@ async fn cut_between(a: &[Handles], b: &[Handles], block: bool) {
             warn!(error = %e, block, "partition step failed");
         }
     }
+}
+
+/// Degrades every link from `start_s` to `end_s`.
+async fn degrade(shared: Arc<Shared>, link: crate::scenario::LinkSpec, start_s: f64, end_s: f64) {
+    if !shared.until(start_s).await {
+        return;
+    }
+    info!(?link, "links degraded");
+    shared.cluster().set_links(link.profile());
+    shared.until(end_s).await;
+    shared
+        .cluster()
+        .set_links(shared.scenario.network.link.profile());
+    info!("links restored");
 }
 
 /// Crashes `count` super nodes (the last ones) at `at_s`.
@@ -717,8 +751,14 @@ async fn settle(shared: &Arc<Shared>) {
 }
 
 /// Turns the observations into a report.
-async fn measure(shared: &Arc<Shared>, joins: &[f64]) -> Report {
+async fn measure(shared: &Arc<Shared>) -> Report {
     let s = &shared.scenario;
+    let mut joins = Vec::new();
+    for h in shared.all(|_| true) {
+        if let Ok(Some(ms)) = h.overlay.info().await.map(|i| i.joined_after_ms) {
+            joins.push(ms as f64);
+        }
+    }
     let honest = shared.all(|s| s.honest());
     let forged_accepted = honest
         .iter()
@@ -756,7 +796,7 @@ async fn measure(shared: &Arc<Shared>, joins: &[f64]) -> Report {
             transport: s.network.transport.to_string(),
             seed: s.seed,
             duration_s: s.duration_s,
-            join_ms: crate::metrics::Summary::of(joins),
+            join_ms: crate::metrics::Summary::of(&joins),
             lookups: o.lookups(),
             lookup_requests: crate::metrics::Summary::of(&o.lookup_requests),
             calls: o.calls(),

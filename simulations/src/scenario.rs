@@ -140,6 +140,48 @@ pub struct Network {
     /// Peers started per second (0: as fast as they start).
     #[serde(default)]
     pub join_rate_per_s: f64,
+    /// Every node's link: latency and jitter added to what it receives, connections dropped.
+    #[serde(default)]
+    pub link: LinkSpec,
+}
+
+/// A link profile (see `micro_overlay::LinkProfile`): applied per node, on what it reads, so
+/// a round trip between two nodes costs both their latencies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// Latency added to each chunk received, in ms.
+    #[serde(default)]
+    pub latency_ms: f64,
+    /// Uniform jitter around it, in ms.
+    #[serde(default)]
+    pub jitter_ms: f64,
+    /// Probability that a new connection is refused.
+    #[serde(default)]
+    pub drop_rate: f64,
+}
+
+impl LinkSpec {
+    /// As the overlay's profile.
+    pub fn profile(&self) -> micro_node::overlay::LinkProfile {
+        micro_node::overlay::LinkProfile {
+            latency: std::time::Duration::from_secs_f64(self.latency_ms.max(0.0) / 1e3),
+            jitter: std::time::Duration::from_secs_f64(self.jitter_ms.max(0.0) / 1e3),
+            drop_rate: self.drop_rate,
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(0.0..=60_000.0).contains(&self.latency_ms)
+            || !(0.0..=60_000.0).contains(&self.jitter_ms)
+        {
+            return Err("latency_ms and jitter_ms must be in [0, 60000]".into());
+        }
+        if !fraction(self.drop_rate) || self.drop_rate == 1.0 {
+            return Err("drop_rate must be in [0, 1)".into());
+        }
+        Ok(())
+    }
 }
 
 fn default_supers() -> usize {
@@ -271,6 +313,23 @@ pub enum Fault {
         count: usize,
         /// When.
         at_s: f64,
+    },
+    /// Every node's link degrades for a while (latency, jitter, dropped connections), then
+    /// returns to the network's profile.
+    Degrade {
+        /// Latency added to each chunk received, in ms.
+        #[serde(default)]
+        latency_ms: f64,
+        /// Uniform jitter around it, in ms.
+        #[serde(default)]
+        jitter_ms: f64,
+        /// Probability that a new connection is refused.
+        #[serde(default)]
+        drop_rate: f64,
+        /// When it starts.
+        start_s: f64,
+        /// When it ends.
+        end_s: f64,
     },
     /// Super nodes crash.
     SuperLoss {
@@ -463,6 +522,9 @@ impl Scenario {
                 format!("must be in [0, {MAX_RATE_PER_S}]"),
             );
         }
+        if let Err(reason) = n.link.check() {
+            return err("network.link", reason);
+        }
         let peers = n.nodes - n.supers;
         let adversaries: usize = self.adversaries.iter().map(Adversary::nodes).sum();
         if adversaries >= peers {
@@ -594,6 +656,23 @@ impl Scenario {
                     if !(*at_s >= 0.0 && *at_s <= self.duration_s) {
                         return err(&at("at_s"), "must be within the timeline".into());
                     }
+                }
+                Fault::Degrade {
+                    latency_ms,
+                    jitter_ms,
+                    drop_rate,
+                    start_s,
+                    end_s,
+                } => {
+                    let link = LinkSpec {
+                        latency_ms: *latency_ms,
+                        jitter_ms: *jitter_ms,
+                        drop_rate: *drop_rate,
+                    };
+                    link.check()
+                        .or_else(|reason| err(&at("latency_ms"), reason))?;
+                    self.window(*start_s, Some(*end_s))
+                        .or_else(|reason| err(&at("start_s"), reason))?;
                 }
                 Fault::SuperLoss { count, at_s } => {
                     if *count == 0 || *count >= n.supers {

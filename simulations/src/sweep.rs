@@ -111,3 +111,45 @@ impl Sweep {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Outcomes, Summary};
+
+    fn report(nodes: usize, join: f64) -> Report {
+        Report {
+            nodes,
+            join_ms: Summary::of(&[join]),
+            lookups: Outcomes::of(10, &[1.0; 10]),
+            memory_per_node_mib: 5.0,
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn a_sweep_tabulates_and_plots_every_size() {
+        let sweep = Sweep {
+            scenario: "lookup".into(),
+            runs: vec![report(50, 400.0), report(100, 500.0), report(200, 650.0)],
+        };
+        let table = sweep.table();
+        assert_eq!(table.lines().count(), 4, "{table}");
+        assert!(
+            table
+                .lines()
+                .nth(3)
+                .unwrap()
+                .trim_start()
+                .starts_with("200")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sweep.svg");
+        sweep.plot(&path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
+        for (name, _) in SERIES {
+            assert!(svg.contains(&name.replace('(', "(")), "{name} plotted");
+        }
+    }
+}

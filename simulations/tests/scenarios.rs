@@ -35,6 +35,20 @@ async fn passes(name: &str) {
     );
 }
 
+#[test]
+fn every_shipped_scenario_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).expect("the scenarios folder") {
+        let path = entry.expect("a dir entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            count += 1;
+        }
+    }
+    assert!(count >= 5, "{count} scenarios");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookups_calls_and_broadcasts_on_a_stable_network() {
     passes("lookup").await;
