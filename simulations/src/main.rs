@@ -10,7 +10,16 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use micro_simulations::scenario::Transport;
 use micro_simulations::{Scenario, run, sweep};
+
+fn parse_transport(s: &str) -> Result<Transport, String> {
+    match s {
+        "tcp" => Ok(Transport::Tcp),
+        "memory" => Ok(Transport::Memory),
+        other => Err(format!("{other:?}: expected tcp or memory")),
+    }
+}
 
 #[derive(Parser)]
 #[command(name = "micro-simulations", version, about)]
@@ -32,6 +41,9 @@ enum Command {
         /// Seed, instead of the file's.
         #[arg(long)]
         seed: Option<u64>,
+        /// Transport, instead of the file's: `tcp` or `memory`.
+        #[arg(long, value_parser = parse_transport)]
+        transport: Option<Transport>,
         /// Where to write the JSON report (default: `<name>-<nodes>.json` here).
         #[arg(long)]
         json: Option<PathBuf>,
@@ -47,6 +59,9 @@ enum Command {
         /// Seed, instead of the file's.
         #[arg(long)]
         seed: Option<u64>,
+        /// Transport, instead of the file's: `tcp` or `memory`.
+        #[arg(long, value_parser = parse_transport)]
+        transport: Option<Transport>,
         /// Where to draw the plot.
         #[arg(long)]
         plot: Option<PathBuf>,
@@ -91,6 +106,7 @@ async fn main_async(cli: Cli) -> Result<bool> {
             scenario,
             nodes,
             seed,
+            transport,
             json,
         } => {
             let mut s = Scenario::load(&scenario)?;
@@ -99,6 +115,9 @@ async fn main_async(cli: Cli) -> Result<bool> {
             }
             if let Some(seed) = seed {
                 s.seed = seed;
+            }
+            if let Some(t) = transport {
+                s.network.transport = t;
             }
             if let Err((field, reason)) = s.validate() {
                 anyhow::bail!("{}: {field}: {reason}", scenario.display());
@@ -116,12 +135,16 @@ async fn main_async(cli: Cli) -> Result<bool> {
             scenario,
             nodes,
             seed,
+            transport,
             plot,
             json,
         } => {
             let mut s = Scenario::load(&scenario)?;
             if let Some(seed) = seed {
                 s.seed = seed;
+            }
+            if let Some(t) = transport {
+                s.network.transport = t;
             }
             let result = sweep::sweep(&s, &nodes).await?;
             print!("{}", result.table());
