@@ -44,6 +44,12 @@ pub struct NodeConfig {
     pub metering: crate::metering::MeteringConfig,
     /// API tokens: lifetimes, refresh window, bounds of the token store.
     pub tokens: crate::tokens::TokensConfig,
+    /// How often sled writes its buffers to disk in the background, in ms; `None` leaves it
+    /// to the explicit flushes that durability needs (an event publish, an ack). sled 0.34
+    /// serialises the batches and transactions of *every* database in a process behind one
+    /// lock, which a flush holds in read mode: with many nodes in one process (simulations),
+    /// their background flushes stall each other's writes.
+    pub db_flush_every_ms: Option<u64>,
 }
 
 impl Default for NodeConfig {
@@ -62,6 +68,7 @@ impl Default for NodeConfig {
             ledger: crate::ledger::LedgerConfig::default(),
             metering: crate::metering::MeteringConfig::default(),
             tokens: crate::tokens::TokensConfig::default(),
+            db_flush_every_ms: Some(500),
         }
     }
 }

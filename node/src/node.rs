@@ -144,10 +144,14 @@ impl RunningNode {
         };
         let gateway_addr = gateway_listener.as_ref().and_then(|l| l.local_addr().ok());
         let db_path = data_dir.path().join("db");
-        let db = sled::open(&db_path).map_err(|source| NodeError::Database {
-            path: db_path.clone(),
-            source,
-        })?;
+        let db = sled::Config::new()
+            .path(&db_path)
+            .flush_every_ms(config.db_flush_every_ms)
+            .open()
+            .map_err(|source| NodeError::Database {
+                path: db_path.clone(),
+                source,
+            })?;
         let store =
             Arc::new(EventStore::open(&db, config.events.store).map_err(EventsError::from)?);
 

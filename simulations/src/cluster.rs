@@ -126,6 +126,8 @@ impl NodeTemplate {
         config.reputation.model.trust.maturity_ms = 2_000;
         config.ledger.sync_interval = every(1_000.0);
         config.ledger.genesis = self.genesis.clone();
+        // One process, many sled databases: no background flushers (see the field's doc).
+        config.db_flush_every_ms = None;
         config
     }
 }

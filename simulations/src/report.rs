@@ -50,7 +50,8 @@ pub struct Report {
     pub churn: Churn,
     /// The ledger, if the scenario has one.
     pub ledger: Option<LedgerReport>,
-    /// Resident memory of the process after start-up, divided by the nodes, in MiB.
+    /// Growth of the process's resident memory from before the first node started to the
+    /// end of the timeline, divided by the nodes, in MiB.
     pub memory_per_node_mib: f64,
     /// Bytes sent per node per second over the timeline, if the transport counted them.
     pub bytes_per_node_per_s: Option<f64>,

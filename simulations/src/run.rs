@@ -189,8 +189,11 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
         stop,
     });
     let mut consumers = JoinSet::new();
-    start_all(&shared, &mut rng, &mut consumers).await?;
-    let rss_after = budget::rss_bytes();
+    if let Err(e) = start_all(&shared, &mut rng, &mut consumers).await {
+        let retired = shared.cluster().take_all();
+        futures::future::join_all(retired.into_iter().map(|r| r.stop(true))).await;
+        return Err(e);
+    }
     warm_up(&shared).await;
 
     // The timeline starts now.
@@ -207,6 +210,7 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     consumers.abort_all();
 
     let (_, sent_after) = shared.cluster().traffic();
+    let rss_after = budget::rss_bytes();
     let mut report = measure(&shared).await;
     report.bytes_per_node_per_s = Some(crate::metrics::per_node_per_s(
         sent_after.saturating_sub(sent_before),
