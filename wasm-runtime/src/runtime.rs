@@ -240,7 +240,7 @@ impl Runtime {
             Some(json) => self.0.deployments.insert(name.as_bytes(), json)?,
             None => self.0.deployments.remove(name.as_bytes())?,
         };
-        self.0.deployments.flush_async().await?;
+        flush(&self.0.deployments).await?;
         Ok(())
     }
 
@@ -551,7 +551,20 @@ impl Runtime {
 
     /// Flushes the service stores to disk.
     pub async fn flush(&self) -> Result<(), sled::Error> {
-        self.0.db.flush_async().await.map(|_| ())
+        flush(&self.0.db).await
+    }
+}
+
+/// Flushes `tree` on a blocking thread. Not sled's `flush_async`, which parks one of sled's
+/// pool threads until the log is stable while the writes it waits for queue on that same
+/// pool: enough concurrent flushes deadlock it.
+async fn flush(tree: &sled::Tree) -> Result<(), sled::Error> {
+    let tree = tree.clone();
+    match tokio::task::spawn_blocking(move || tree.flush()).await {
+        Ok(flushed) => flushed.map(drop),
+        Err(e) => Err(sled::Error::ReportableBug(format!(
+            "flush task failed: {e}"
+        ))),
     }
 }
 

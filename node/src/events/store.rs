@@ -228,12 +228,17 @@ impl EventStore {
         Ok(true)
     }
 
-    /// Flushes everything written so far to disk (on sled's threads, not the caller's).
-    /// When it returns `Ok`, every event appended before the call survives a crash.
+    /// Flushes everything written so far to disk, on a blocking thread. When it returns
+    /// `Ok`, every event appended before the call survives a crash.
+    ///
+    /// Not sled's `flush_async`: it parks one of sled's own pool threads until the log is
+    /// stable, while the log writes it waits for queue on that same pool; eight concurrent
+    /// flushes (many nodes in one process, or busy publishers) deadlocked it.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db
-            .flush_async()
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
             .await
+            .map_err(|e| StoreError::Corrupt(format!("flush task failed: {e}")))?
             .map_err(sled_err("flushing to disk"))?;
         Ok(())
     }

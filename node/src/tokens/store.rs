@@ -166,7 +166,11 @@ impl TokenStore {
 
     /// Flushes every tree to disk.
     pub async fn flush(&self) -> Result<(), TokensError> {
-        self.issued.flush_async().await?;
+        // On a blocking thread, not with sled's flush_async (see `EventStore::flush`).
+        let issued = self.issued.clone();
+        if let Ok(flushed) = tokio::task::spawn_blocking(move || issued.flush()).await {
+            flushed?;
+        }
         Ok(())
     }
 
