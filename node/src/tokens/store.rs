@@ -168,9 +168,9 @@ impl TokenStore {
     pub async fn flush(&self) -> Result<(), TokensError> {
         // On a blocking thread, not with sled's flush_async (see `EventStore::flush`).
         let issued = self.issued.clone();
-        if let Ok(flushed) = tokio::task::spawn_blocking(move || issued.flush()).await {
-            flushed?;
-        }
+        tokio::task::spawn_blocking(move || issued.flush())
+            .await
+            .map_err(|e| TokensError::Store(sled::Error::ReportableBug(e.to_string())))??;
         Ok(())
     }
 
