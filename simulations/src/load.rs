@@ -384,10 +384,7 @@ async fn transfer_one(
 /// Watches submitted transfers until they are final on the node they were submitted to.
 pub async fn watch_finality(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let settle_end = async {
-        ended(shared.stop.clone()).await;
-        tokio::time::sleep(Duration::from_secs_f64(shared.scenario.settle_s)).await;
-    };
+    let settle_end = shared.settled();
     tokio::pin!(settle_end);
     loop {
         tokio::select! {

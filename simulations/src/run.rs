@@ -122,6 +122,12 @@ impl Shared {
         *self.stop.borrow()
     }
 
+    /// Resolves once the timeline ended and the settle time passed: when monitors stop.
+    pub async fn settled(&self) {
+        ended(self.stop.clone()).await;
+        tokio::time::sleep(Duration::from_secs_f64(self.scenario.settle_s)).await;
+    }
+
     /// Sleeps until `at_s` seconds into the timeline; false if the timeline ended first.
     pub async fn until(&self, at_s: f64) -> bool {
         let at = self.t0() + Duration::from_secs_f64(at_s.max(0.0));
@@ -659,10 +665,7 @@ async fn provider_crash(
 /// Watches crashed providers until no live node lists them.
 async fn watch_dead_providers(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(MONITOR_EVERY);
-    let settle_end = async {
-        ended(shared.stop.clone()).await;
-        tokio::time::sleep(Duration::from_secs_f64(shared.scenario.settle_s)).await;
-    };
+    let settle_end = shared.settled();
     tokio::pin!(settle_end);
     loop {
         tokio::select! {
