@@ -399,18 +399,8 @@ fn spawn_timeline(shared: &Arc<Shared>, tasks: &mut JoinSet<()>) {
                     end_s,
                 } => partition(shared, i, fraction, start_s, end_s).await,
                 Fault::SuperLoss { count, at_s } => super_loss(shared, count, at_s).await,
-                Fault::Degrade {
-                    latency_ms,
-                    jitter_ms,
-                    drop_rate,
-                    start_s,
-                    end_s,
-                } => {
-                    let link = crate::scenario::LinkSpec {
-                        latency_ms,
-                        jitter_ms,
-                        drop_rate,
-                    };
+                Fault::Degrade { start_s, end_s, .. } => {
+                    let link = fault.degraded_link().unwrap_or_default();
                     degrade(shared, link, start_s, end_s).await
                 }
                 Fault::ProviderCrash {

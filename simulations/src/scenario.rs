@@ -344,6 +344,25 @@ fn half() -> f64 {
     0.5
 }
 
+impl Fault {
+    /// The link a `degrade` fault sets; `None` for other faults.
+    pub fn degraded_link(&self) -> Option<LinkSpec> {
+        match *self {
+            Fault::Degrade {
+                latency_ms,
+                jitter_ms,
+                drop_rate,
+                ..
+            } => Some(LinkSpec {
+                latency_ms,
+                jitter_ms,
+                drop_rate,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// A misbehaving node and what it does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
@@ -657,18 +676,8 @@ impl Scenario {
                         return err(&at("at_s"), "must be within the timeline".into());
                     }
                 }
-                Fault::Degrade {
-                    latency_ms,
-                    jitter_ms,
-                    drop_rate,
-                    start_s,
-                    end_s,
-                } => {
-                    let link = LinkSpec {
-                        latency_ms: *latency_ms,
-                        jitter_ms: *jitter_ms,
-                        drop_rate: *drop_rate,
-                    };
+                Fault::Degrade { start_s, end_s, .. } => {
+                    let link = fault.degraded_link().unwrap_or_default();
                     link.check()
                         .or_else(|reason| err(&at("latency_ms"), reason))?;
                     self.window(*start_s, Some(*end_s))
@@ -922,6 +931,19 @@ end_s = 6
         assert_eq!((line, field.as_str()), (18, "load[0].service"));
         let (_, field, _) = invalid(&GOOD.replace("end_s = 6", "end_s = 60"));
         assert_eq!(field, "faults[1].start_s");
+    }
+
+    #[test]
+    fn a_degrade_fault_carries_its_link_and_checks_it() {
+        let text = format!(
+            "{GOOD}\n[[faults]]\nkind = \"degrade\"\nlatency_ms = 40\nstart_s = 1\nend_s = 3\n"
+        );
+        let s = parse(&text).unwrap();
+        let link = s.faults[2].degraded_link().unwrap();
+        assert_eq!((link.latency_ms, link.drop_rate), (40.0, 0.0));
+        assert_eq!(s.faults[0].degraded_link(), None);
+        let (_, field, _) = invalid(&text.replace("latency_ms = 40", "drop_rate = 1.0"));
+        assert_eq!(field, "faults[2].latency_ms");
     }
 
     #[test]
