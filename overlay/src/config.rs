@@ -40,8 +40,9 @@ pub struct OverlayConfig {
     pub limits: ConnectionLimitsConfig,
     /// Peer-exchange protocol bounds.
     pub peer_exchange: PeerExchangeConfig,
-    /// How often Kademlia bootstraps and walks to a random key, to learn nodes beyond its
-    /// direct peers.
+    /// How often Kademlia bootstraps: a lookup of this node's own key, then one of a random
+    /// key in every bucket beyond the closest neighbour, to learn nodes beyond its direct
+    /// peers.
     pub discovery_interval: Duration,
     /// How often a super node asks other super nodes for theirs and dials the ones it
     /// lacks (the backbone mesh).

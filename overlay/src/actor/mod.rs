@@ -321,8 +321,6 @@ impl EventLoop {
     pub(crate) async fn run(mut self) {
         let mut tick = interval(MAINTENANCE_TICK);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut walk = interval(self.config.discovery_interval);
-        walk.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -345,7 +343,6 @@ impl EventLoop {
                     self.send_sync_answer(protocol, answer, channel);
                 }
                 _ = tick.tick() => self.maintain(),
-                _ = walk.tick() => self.random_walk(),
             }
         }
     }

@@ -1,8 +1,8 @@
-//! Staying joined: bootstrap retries with backoff, the super-node backbone, DHT walks.
+//! Staying joined: bootstrap retries with backoff, the super-node backbone.
 
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::{Multiaddr, PeerId, kad};
+use libp2p::{Multiaddr, kad};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -93,15 +93,6 @@ impl EventLoop {
                     .build();
                 let _ = self.swarm.dial(opts);
             }
-        }
-    }
-
-    pub(super) fn random_walk(&mut self) {
-        if self.swarm.connected_peers().next().is_some() {
-            self.swarm
-                .behaviour_mut()
-                .kad
-                .get_closest_peers(PeerId::random());
         }
     }
 
