@@ -115,6 +115,17 @@ fn warn_if_readable_by_others(path: &Path) {
     }
 }
 
+/// The public key inside `peer`, if its id inlines one (ed25519 ids do): how a signature
+/// claimed by a peer id is checked without any key exchange.
+pub fn public_key_of(peer: &micro_overlay::PeerId) -> Option<libp2p::identity::PublicKey> {
+    let hash = peer.as_ref();
+    // Code 0 is the identity multihash: the digest is the protobuf-encoded key itself.
+    if hash.code() != 0 {
+        return None;
+    }
+    libp2p::identity::PublicKey::try_decode_protobuf(hash.digest()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -235,9 +235,9 @@ impl RunningNode {
             config.events.clone(),
             stop_rx.clone(),
         );
-        let services = Services::new(overlay.clone(), key, config.services.clone());
+        let services = Services::new(overlay.clone(), key.clone(), config.services.clone());
         services.attach_metering(metering.clone());
-        let broker = Broker::new(overlay.clone(), config.broker);
+        let broker = Broker::new(overlay.clone(), key, config.broker);
         let mut wasm_config = config.wasm.clone();
         if wasm_config.dir.as_os_str().is_empty() {
             wasm_config.dir = data_dir.path().join("wasm");

@@ -139,15 +139,7 @@ impl NodeReputation {
     pub async fn on_gossip(&self, message: GossipMessage) {
         let verdict = match TrustReport::decode(&message.data, &self.0.config.model.reports) {
             Err(e) => Err(e),
-            Ok(report) if message.source != Some(report.issuer()) => {
-                debug!(peer = %message.propagation_source, "trust report published by another than its issuer");
-                self.penalise(message.propagation_source, Penalty::InvalidMessage);
-                self.0
-                    .overlay
-                    .report_message(&message, MessageAcceptance::Reject)
-                    .await;
-                return;
-            }
+            // Signed by its issuer: who relayed it does not matter.
             Ok(report) => self.state().accept_report(report, now()),
         };
         let acceptance = match verdict {
@@ -223,6 +215,10 @@ impl NodeReputation {
             Err(e) => Err(e),
         };
         match report {
+            // Nobody observed yet (a node's first round): nothing worth a network-wide flood.
+            Ok(Ok(report)) if report.entries().is_empty() => {
+                debug!("trust report not published: no observations yet");
+            }
             Ok(Ok(report)) => {
                 if let Err(e) = self
                     .0

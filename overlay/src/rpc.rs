@@ -195,9 +195,8 @@ pub enum Inbound {
 pub struct GossipMessage {
     /// The topic it came on.
     pub topic: String,
-    /// The node that published it (signed by it).
-    pub source: Option<PeerId>,
-    /// The neighbour that forwarded it.
+    /// The neighbour that forwarded it. Gossip carries no author: payloads that need one
+    /// sign it inside.
     pub propagation_source: PeerId,
     /// Gossipsub's id for it, for [`crate::Overlay::report_message`].
     pub id: libp2p::gossipsub::MessageId,

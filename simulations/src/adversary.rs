@@ -56,13 +56,14 @@ pub async fn act(shared: Arc<Shared>, index: usize, adversary: Adversary) {
                 TopicKind::Broker => format!("{GOSSIP_PREFIX}{topic}"),
                 TopicKind::Events => format!("{}{topic}", micro_node::events::GOSSIP_PREFIX),
             };
+            let spammer = Keypair::generate_ed25519();
             every(&shared, rate_per_s, |shared, n| {
-                let (gossip, topic) = (gossip.clone(), topic.clone());
+                let (gossip, topic, spammer) = (gossip.clone(), topic.clone(), spammer.clone());
                 let mut rng = task_rng(shared.scenario.seed ^ n, "spam");
                 async move {
                     let victim = shared.pick(&mut rng, |s| s.honest()).map(|h| h.peer_id);
                     let Some(victim) = victim else { return };
-                    let junk = spam(&topic, victim, n, &mut rng);
+                    let junk = spam(&spammer, &topic, victim, n, &mut rng);
                     for h in own_nodes(&shared, index) {
                         let _ = h.overlay.publish(&gossip, junk.clone()).await;
                     }
@@ -168,10 +169,11 @@ pub fn forged(forger: &Keypair, victim: PeerId, n: u64) -> Vec<u8> {
     proto::Announcement { records }.encode_to_vec()
 }
 
-/// A broker message claiming to come from `victim`, or plain junk.
-fn spam(topic: &str, victim: PeerId, n: u64, rng: &mut StdRng) -> Vec<u8> {
+/// A broker message claiming to come from `victim` (signed with the spammer's key), or plain
+/// junk.
+fn spam(spammer: &Keypair, topic: &str, victim: PeerId, n: u64, rng: &mut StdRng) -> Vec<u8> {
     if n.is_multiple_of(2) {
-        micro_node::broker::proto::BrokerMessage {
+        let claim = micro_node::broker::proto::BrokerMessage {
             id: format!("spam-{n}"),
             topic: topic.to_owned(),
             headers: Default::default(),
@@ -179,8 +181,8 @@ fn spam(topic: &str, victim: PeerId, n: u64, rng: &mut StdRng) -> Vec<u8> {
             body: b"spam".to_vec(),
             publisher: victim.to_bytes(),
             timestamp_ms: now_ms(),
-        }
-        .encode_to_vec()
+        };
+        micro_node::broker::wire::seal(spammer, &claim)
     } else {
         let len = rng.random_range(1..512);
         (0..len).map(|_| rng.random()).collect()

@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Result, ensure};
 
-use micro_node::broker::{GOSSIP_PREFIX, TopicName, proto};
+use micro_node::broker::{GOSSIP_PREFIX, TopicName, proto, wire};
 use micro_node::overlay::PeerId;
 use micro_testkit::{eventually, init_tracing, start_network};
-use prost::Message;
 use tokio::sync::broadcast::error::TryRecvError;
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -76,7 +75,8 @@ async fn a_message_claiming_another_publisher_is_rejected() -> Result<()> {
     })
     .await?;
 
-    // Node 2 publishes raw gossip claiming node 0 wrote it; then a genuine message follows.
+    // Node 2 publishes raw gossip claiming node 0 wrote it, signed with a key of its own;
+    // then a genuine message follows.
     let forged = proto::BrokerMessage {
         id: "forged".into(),
         topic: topic.to_string(),
@@ -84,9 +84,13 @@ async fn a_message_claiming_another_publisher_is_rejected() -> Result<()> {
         publisher: nodes[0].peer_id().to_bytes(),
         ..Default::default()
     };
+    let forger = micro_node::overlay::Keypair::generate_ed25519();
     nodes[2]
         .overlay()
-        .publish(&format!("{GOSSIP_PREFIX}{topic}"), forged.encode_to_vec())
+        .publish(
+            &format!("{GOSSIP_PREFIX}{topic}"),
+            wire::seal(&forger, &forged),
+        )
         .await?;
     let genuine = nodes[2]
         .broker()

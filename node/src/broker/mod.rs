@@ -6,10 +6,12 @@
 //! the message reached 0 peers. Local subscribers on the publishing node get it too.
 
 mod topic;
+pub mod wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use libp2p::identity::Keypair;
 use micro_overlay::{GossipMessage, MessageAcceptance, Overlay, OverlayError, PeerId};
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -30,7 +32,8 @@ pub mod proto {
 /// Broker limits.
 #[derive(Debug, Clone, Copy)]
 pub struct BrokerConfig {
-    /// Largest encoded message published or accepted, in bytes (under gossipsub's own bound).
+    /// Largest encoded message published or accepted, in bytes, before the publisher's
+    /// signature ([`wire::ENVELOPE_OVERHEAD`] more on the wire; under gossipsub's own bound).
     pub max_message_bytes: usize,
     /// Messages a local subscriber may fall behind before it loses the oldest.
     pub subscriber_buffer: usize,
@@ -97,6 +100,8 @@ pub enum BrokerError {
 
 struct Inner {
     overlay: Overlay,
+    /// Signs what this node publishes.
+    key: Keypair,
     config: BrokerConfig,
     topics: Mutex<HashMap<TopicName, broadcast::Sender<Arc<BrokerMessage>>>>,
 }
@@ -114,10 +119,11 @@ fn gossip_topic(topic: &TopicName) -> String {
 }
 
 impl Broker {
-    /// A broker over `overlay`.
-    pub fn new(overlay: Overlay, config: BrokerConfig) -> Self {
+    /// A broker over `overlay`, publishing as `key` (the node's identity).
+    pub fn new(overlay: Overlay, key: Keypair, config: BrokerConfig) -> Self {
         Self(Arc::new(Inner {
             overlay,
+            key,
             config,
             topics: Mutex::new(HashMap::new()),
         }))
@@ -140,7 +146,7 @@ impl Broker {
             publisher: self.0.overlay.local_peer_id(),
             timestamp_ms: crate::registry::now_ms(),
         };
-        let wire = proto::BrokerMessage {
+        let unsigned = proto::BrokerMessage {
             id: message.id.clone(),
             topic: message.topic.to_string(),
             headers: message.headers.clone(),
@@ -148,18 +154,19 @@ impl Broker {
             body: message.body.clone(),
             publisher: message.publisher.to_bytes(),
             timestamp_ms: message.timestamp_ms,
-        }
-        .encode_to_vec();
-        if wire.len() > self.0.config.max_message_bytes {
+        };
+        let size = unsigned.encoded_len();
+        if size > self.0.config.max_message_bytes {
             return Err(BrokerError::TooLarge {
-                size: wire.len(),
+                size,
                 limit: self.0.config.max_message_bytes,
             });
         }
+        let sealed = wire::seal(&self.0.key, &unsigned);
         let delivered_to = self
             .0
             .overlay
-            .publish(&gossip_topic(&message.topic), wire)
+            .publish(&gossip_topic(&message.topic), sealed)
             .await?;
         let id = message.id.clone();
         self.deliver_locally(message);
@@ -244,24 +251,15 @@ impl Broker {
     }
 
     fn check(&self, gossip: &GossipMessage) -> Result<BrokerMessage, String> {
-        if gossip.data.len() > self.0.config.max_message_bytes {
+        if gossip.data.len() > self.0.config.max_message_bytes + wire::ENVELOPE_OVERHEAD {
             return Err(format!("{} bytes, over the limit", gossip.data.len()));
         }
-        let wire = proto::BrokerMessage::decode(gossip.data.as_slice())
-            .map_err(|e| format!("malformed: {e}"))?;
+        let (wire, publisher) = wire::open(&gossip.data)?;
         let topic: TopicName = wire.topic.parse().map_err(|e: TopicError| e.to_string())?;
         if gossip.topic != gossip_topic(&topic) {
             return Err(format!(
                 "names topic `{topic}` but came on `{}`",
                 gossip.topic
-            ));
-        }
-        let publisher =
-            PeerId::from_bytes(&wire.publisher).map_err(|_| "bad publisher id".to_owned())?;
-        if gossip.source != Some(publisher) {
-            return Err(format!(
-                "claims publisher {publisher} but was signed by {:?}",
-                gossip.source
             ));
         }
         if wire.id.is_empty() || wire.id.len() > 64 {

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use libp2p::identity::{self, Keypair};
+use libp2p::identity::Keypair;
 use micro_ledger::{
     Account, Ack, Applied, EquivocationProof, Genesis, HistoryEntry, Ledger, LedgerError,
     ProofOutcome, SignedTransfer, Tokens, TransferStatus, Weights,
@@ -146,7 +146,7 @@ impl micro_ledger::Signer for NodeSigner<'_> {
 
 /// The ledger account of `peer`, if its id carries an ed25519 key.
 pub fn account_of(peer: &PeerId) -> Option<Account> {
-    let key = identity::PublicKey::try_decode_protobuf(peer.as_ref().digest()).ok()?;
+    let key = crate::identity::public_key_of(peer)?;
     Some(Account(key.try_into_ed25519().ok()?.to_bytes()))
 }
 

@@ -243,7 +243,9 @@ impl Services {
     }
 
     fn absorb(&self, message: &GossipMessage) -> MessageAcceptance {
-        let sender = message.source.unwrap_or(message.propagation_source);
+        // Gossip names no author: each record is signed by its owner, and whoever relays a
+        // valid one relays the truth (older copies are ignored by the directory).
+        let sender = message.propagation_source;
         let reject = |why: &dyn std::fmt::Display| {
             warn!(peer = %sender, reason = %why, "rejected a registry announcement");
             lock(&self.0.directory).penalize(sender);
@@ -257,13 +259,7 @@ impl Services {
         let mut records = Vec::with_capacity(announcement.records.len());
         for signed in announcement.records {
             match verify(&signed.encode_to_vec(), now, &self.0.limits) {
-                Ok(record) if message.source == Some(record.owner) => records.push(record),
-                Ok(record) => {
-                    return reject(&format!(
-                        "carries a record of {} it did not sign",
-                        record.owner
-                    ));
-                }
+                Ok(record) => records.push(record),
                 // Late gossip, not malice.
                 Err(RecordError::Expired { .. }) => {}
                 Err(e) => return reject(&e),

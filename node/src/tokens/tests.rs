@@ -241,7 +241,6 @@ async fn other_issuers_count_only_when_trusted() {
     let from = PeerId::random();
     let gossip = |data: Vec<u8>| GossipMessage {
         topic: TOKENS_TOPIC.to_owned(),
-        source: Some(from),
         propagation_source: from,
         id: MessageId::new(&data),
         data,

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use libp2p::identity::{Keypair, PublicKey};
+use libp2p::identity::Keypair;
 use micro_overlay::PeerId;
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -185,16 +185,6 @@ pub(super) fn signing_message(domain: &[u8], payload: &[u8]) -> Vec<u8> {
     msg
 }
 
-/// The public key inside `peer`, if its id inlines one (ed25519 ids do).
-pub(super) fn key_of(peer: &PeerId) -> Option<PublicKey> {
-    let hash = peer.as_ref();
-    // Code 0 is the identity multihash: the digest is the protobuf-encoded key itself.
-    if hash.code() != 0 {
-        return None;
-    }
-    PublicKey::try_decode_protobuf(hash.digest()).ok()
-}
-
 /// Signs `payload` under `domain` with `key`, which must be `signer`'s.
 pub(super) fn sign_with(
     key: &Keypair,
@@ -218,7 +208,7 @@ pub(super) fn verify_with(
     payload: &[u8],
     signature: &[u8],
 ) -> Result<(), TokenError> {
-    let key = key_of(signer).ok_or_else(|| {
+    let key = crate::identity::public_key_of(signer).ok_or_else(|| {
         TokenError::InvalidField(format!("issuer {signer} does not carry an ed25519 key"))
     })?;
     if signature.len() == SIGNATURE_BYTES

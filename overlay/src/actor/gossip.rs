@@ -55,7 +55,6 @@ impl EventLoop {
         };
         let msg = GossipMessage {
             topic: message.topic.into_string(),
-            source: message.source,
             propagation_source,
             id: message_id.clone(),
             data: message.data,
