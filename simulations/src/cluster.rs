@@ -76,8 +76,11 @@ pub struct NodeTemplate {
 }
 
 impl NodeTemplate {
-    /// The configuration of one node. Timers are set for a run that lasts tens of seconds,
-    /// and grow with the network so that background traffic per node stays bounded.
+    /// The configuration of one node. Timers a scenario observes (heartbeats, record
+    /// expiry, reputation rounds) are set for a run that lasts tens of seconds, then slowed
+    /// as the network grows so that the whole network's background work fits the machine
+    /// ([`background_slowdown`], [`flood_slowdown`]). Kademlia keeps its real 60 s refresh:
+    /// joining already bootstraps.
     pub fn config(
         &self,
         data_dir: &Path,
@@ -95,14 +98,12 @@ impl NodeTemplate {
         }
         .parse()
         .expect("static multiaddr");
-        // Background work of every node lands on the same two cores: slow it as N grows.
-        let scale = (self.nodes as f64 / 50.0).max(1.0);
-        let every = |ms: f64| Duration::from_millis((ms * scale) as u64);
+        let every = |ms: f64| Duration::from_millis((ms * background_slowdown(self.nodes)) as u64);
+        let flood = |ms: f64| Duration::from_millis((ms * flood_slowdown(self.nodes)) as u64);
         let overlay = OverlayConfig {
             listen: vec![listen],
             bootstrap,
             kad_mode: KadMode::Server,
-            discovery_interval: every(2_000.0),
             backbone_interval: Duration::from_millis(1_000),
             bootstrap_backoff_min: Duration::from_millis(200),
             bootstrap_backoff_max: Duration::from_millis(2_000),
@@ -117,12 +118,12 @@ impl NodeTemplate {
             ..NodeConfig::default()
         };
         config.control.addr = "127.0.0.1:0".parse().expect("static socket address");
-        config.services.heartbeat_interval = Duration::from_millis(1_000);
-        config.services.record_ttl = Duration::from_millis(3_500);
+        config.services.heartbeat_interval = flood(1_000.0);
+        config.services.record_ttl = flood(3_500.0);
         config.services.provider_cache_ttl = Duration::from_millis(500);
         config.events.anti_entropy_interval = every(1_000.0);
         config.wasm.max_instances = 4;
-        config.reputation.interval = every(2_000.0);
+        config.reputation.interval = flood(2_000.0);
         config.reputation.model.trust.maturity_ms = 2_000;
         config.ledger.sync_interval = every(1_000.0);
         config.ledger.genesis = self.genesis.clone();
@@ -130,6 +131,24 @@ impl NodeTemplate {
         config.db_flush_every_ms = None;
         config
     }
+}
+
+/// Up to this many nodes (the CI scenarios' size), simulated timers run at their base rate.
+const BASE_NODES: f64 = 25.0;
+
+/// How much slower than at [`BASE_NODES`] a node's own periodic work runs (anti-entropy with
+/// one peer, ledger sync): each node's cost is constant, so the machine's grows with N, and
+/// this keeps it flat.
+pub fn background_slowdown(nodes: usize) -> f64 {
+    (nodes as f64 / BASE_NODES).max(1.0)
+}
+
+/// How much slower network-wide floods run (registry heartbeats, trust reports): every node
+/// publishes and every node receives and verifies every publication, so the machine's cost
+/// grows with N², and so does this. At 1,000 nodes a node announces its services at start-up
+/// and then every 27 minutes; lookups are answered from that announcement and the DHT.
+pub fn flood_slowdown(nodes: usize) -> f64 {
+    background_slowdown(nodes).powi(2)
 }
 
 /// The slots of a run and how to fill them. Never held across an await: nodes start and
@@ -338,4 +357,18 @@ pub fn bootstrap_addr(node: &RunningNode) -> Option<BootstrapAddr> {
         peer_id: node.peer_id(),
         addr: addr.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_keep_their_base_rate_up_to_the_ci_size_and_floods_slow_quadratically() {
+        assert_eq!(background_slowdown(24), 1.0);
+        assert_eq!(flood_slowdown(25), 1.0);
+        assert_eq!(background_slowdown(100), 4.0);
+        assert_eq!(flood_slowdown(100), 16.0);
+        assert_eq!(flood_slowdown(1_000), 1_600.0);
+    }
 }
