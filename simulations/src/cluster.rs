@@ -73,6 +73,8 @@ pub struct NodeTemplate {
     pub nodes: usize,
     /// Every node's link profile.
     pub link: micro_node::overlay::LinkProfile,
+    /// Most connections a peer keeps (`None`: the node's default).
+    pub peer_connections: Option<u32>,
 }
 
 impl NodeTemplate {
@@ -90,7 +92,13 @@ impl NodeTemplate {
     ) -> NodeConfig {
         let base = match role {
             Role::Super => OverlayConfig::super_node(),
-            Role::Peer => OverlayConfig::default(),
+            Role::Peer => {
+                let mut peer = OverlayConfig::default();
+                if let Some(cap) = self.peer_connections {
+                    peer.limits.max_established = cap;
+                }
+                peer
+            }
         };
         let listen: Multiaddr = match self.transport {
             Transport::Tcp => "/ip4/127.0.0.1/tcp/0",
@@ -107,7 +115,7 @@ impl NodeTemplate {
             backbone_interval: Duration::from_millis(1_000),
             bootstrap_backoff_min: Duration::from_millis(200),
             bootstrap_backoff_max: Duration::from_millis(2_000),
-            idle_connection_timeout: Duration::from_secs(300),
+            idle_connection_timeout: Duration::from_secs(10),
             link: Some(link),
             ..base
         };

@@ -44,6 +44,9 @@ enum Command {
         /// Transport, instead of the file's: `tcp` or `memory`.
         #[arg(long, value_parser = parse_transport)]
         transport: Option<Transport>,
+        /// Most connections each peer keeps, instead of the file's.
+        #[arg(long)]
+        peer_connections: Option<u32>,
         /// Where to write the JSON report (default: `<name>-<nodes>.json` here).
         #[arg(long)]
         json: Option<PathBuf>,
@@ -62,6 +65,9 @@ enum Command {
         /// Transport, instead of the file's: `tcp` or `memory`.
         #[arg(long, value_parser = parse_transport)]
         transport: Option<Transport>,
+        /// Most connections each peer keeps, instead of the file's.
+        #[arg(long)]
+        peer_connections: Option<u32>,
         /// Where to draw the plot.
         #[arg(long)]
         plot: Option<PathBuf>,
@@ -107,11 +113,15 @@ async fn main_async(cli: Cli) -> Result<bool> {
             nodes,
             seed,
             transport,
+            peer_connections,
             json,
         } => {
             let mut s = Scenario::load(&scenario)?;
             if let Some(n) = nodes {
                 s = s.scaled_to(n);
+            }
+            if peer_connections.is_some() {
+                s.network.peer_connections = peer_connections;
             }
             if let Some(seed) = seed {
                 s.seed = seed;
@@ -136,10 +146,14 @@ async fn main_async(cli: Cli) -> Result<bool> {
             nodes,
             seed,
             transport,
+            peer_connections,
             plot,
             json,
         } => {
             let mut s = Scenario::load(&scenario)?;
+            if peer_connections.is_some() {
+                s.network.peer_connections = peer_connections;
+            }
             if let Some(seed) = seed {
                 s.seed = seed;
             }

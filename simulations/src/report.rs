@@ -28,6 +28,13 @@ pub struct Report {
     /// Time from a node's overlay start to its `Joined` event, in ms, of the nodes alive at
     /// the end (churn replacements included).
     pub join_ms: Summary,
+    /// Peers each node is connected to at the end: what per-connection memory and timers
+    /// are multiplied by.
+    #[serde(default)]
+    pub connected_peers: Summary,
+    /// Nodes each node's peer book knows at the end.
+    #[serde(default)]
+    pub known_nodes: Summary,
     /// DHT provider lookups: success = at least one live provider found.
     pub lookups: Outcomes,
     /// Kademlia requests sent per successful lookup (its messages; hops ≥ requests / 3).
@@ -226,6 +233,15 @@ impl Report {
             ),
         );
         row("join", latency(&self.join_ms));
+        row(
+            "connections",
+            format!(
+                "p50 {}  max {} per node; knows p50 {} nodes",
+                num(self.connected_peers.p50),
+                num(self.connected_peers.max),
+                num(self.known_nodes.p50)
+            ),
+        );
         if self.lookups.attempts > 0 {
             row("lookups", outcomes(&self.lookups));
             row(

@@ -178,6 +178,7 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
         genesis,
         nodes: scenario.network.nodes,
         link: scenario.network.link.profile(),
+        peer_connections: scenario.network.peer_connections,
     };
     let mut rng = task_rng(scenario.seed, "setup");
     let cluster = plan(&scenario, template, &mut rng);
@@ -758,10 +759,12 @@ async fn settle(shared: &Arc<Shared>) {
 /// Turns the observations into a report.
 async fn measure(shared: &Arc<Shared>) -> Report {
     let s = &shared.scenario;
-    let mut joins = Vec::new();
+    let (mut joins, mut connections, mut known) = (Vec::new(), Vec::new(), Vec::new());
     for h in shared.all(|_| true) {
-        if let Ok(Some(ms)) = h.overlay.info().await.map(|i| i.joined_after_ms) {
-            joins.push(ms as f64);
+        if let Ok(info) = h.overlay.info().await {
+            joins.extend(info.joined_after_ms.map(|ms| ms as f64));
+            connections.push(info.connected_peers as f64);
+            known.push(info.known_nodes as f64);
         }
     }
     let honest = shared.all(|s| s.honest());
@@ -802,6 +805,8 @@ async fn measure(shared: &Arc<Shared>) -> Report {
             seed: s.seed,
             duration_s: s.duration_s,
             join_ms: crate::metrics::Summary::of(&joins),
+            connected_peers: crate::metrics::Summary::of(&connections),
+            known_nodes: crate::metrics::Summary::of(&known),
             lookups: o.lookups(),
             lookup_requests: crate::metrics::Summary::of(&o.lookup_requests),
             calls: o.calls(),

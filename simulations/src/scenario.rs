@@ -143,6 +143,11 @@ pub struct Network {
     /// Every node's link: latency and jitter added to what it receives, connections dropped.
     #[serde(default)]
     pub link: LinkSpec,
+    /// Most connections a peer (not a super node) keeps; unset: the node's default (128).
+    /// About 130 KiB of memory per connection end (docs/SIMULATIONS.md) decides how many
+    /// nodes fit one machine.
+    #[serde(default)]
+    pub peer_connections: Option<u32>,
 }
 
 /// A link profile (see `micro_overlay::LinkProfile`): applied per node, on what it reads, so
@@ -534,6 +539,12 @@ impl Scenario {
                 "network.supers",
                 format!("must be in [1, network.nodes = {}]", n.nodes),
             );
+        }
+        if n.peer_connections == Some(0) {
+            return Err((
+                "network.peer_connections".into(),
+                "must be at least 1".into(),
+            ));
         }
         if !(n.join_rate_per_s >= 0.0 && n.join_rate_per_s <= MAX_RATE_PER_S) {
             return err(
