@@ -81,6 +81,12 @@ pub struct LocalInfo {
     pub joined_after_ms: Option<u64>,
     /// Seconds since the overlay started.
     pub uptime_secs: u64,
+    /// Protocol messages this node has received since it started: gossip messages (first
+    /// copies), RPC, sync and peer-exchange requests and responses, Kademlia requests it
+    /// served, identify answers and ping round trips. Gossipsub's duplicates and control
+    /// messages are not counted.
+    #[serde(default)]
+    pub messages_received: u64,
 }
 
 /// The result of a DHT provider lookup and what it cost.

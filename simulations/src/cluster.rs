@@ -126,8 +126,10 @@ impl NodeTemplate {
             ..NodeConfig::default()
         };
         config.control.addr = "127.0.0.1:0".parse().expect("static socket address");
-        config.services.heartbeat_interval = flood(1_000.0);
-        config.services.record_ttl = flood(3_500.0);
+        // A record lives 3.5 heartbeats, and no longer than any registry accepts.
+        let max_ttl = micro_node::registry::RecordLimits::default().max_ttl_ms as f64;
+        config.services.record_ttl = flood(3_500.0).min(Duration::from_millis(max_ttl as u64));
+        config.services.heartbeat_interval = config.services.record_ttl.div_f64(3.5);
         config.services.provider_cache_ttl = Duration::from_millis(500);
         config.events.anti_entropy_interval = every(1_000.0);
         config.wasm.max_instances = 4;
@@ -153,8 +155,8 @@ pub fn background_slowdown(nodes: usize) -> f64 {
 
 /// How much slower network-wide floods run (registry heartbeats, trust reports): every node
 /// publishes and every node receives and verifies every publication, so the machine's cost
-/// grows with N², and so does this. At 1,000 nodes a node announces its services at start-up
-/// and then every 27 minutes; lookups are answered from that announcement and the DHT.
+/// grows with N², and so does this. Registry heartbeats stop slowing where records would
+/// outlive what a registry accepts (600 s; at ~330 nodes).
 pub fn flood_slowdown(nodes: usize) -> f64 {
     background_slowdown(nodes).powi(2)
 }
@@ -370,6 +372,7 @@ pub fn bootstrap_addr(node: &RunningNode) -> Option<BootstrapAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use micro_node::overlay::LinkProfile;
 
     #[test]
     fn timers_keep_their_base_rate_up_to_the_ci_size_and_floods_slow_quadratically() {
@@ -378,5 +381,32 @@ mod tests {
         assert_eq!(background_slowdown(100), 4.0);
         assert_eq!(flood_slowdown(100), 16.0);
         assert_eq!(flood_slowdown(1_000), 1_600.0);
+    }
+
+    #[test]
+    fn every_size_gets_records_a_registry_accepts() {
+        let max_ttl = micro_node::registry::RecordLimits::default().max_ttl_ms;
+        for nodes in [24, 100, 330, 500, 1_000, 100_000] {
+            let template = NodeTemplate {
+                transport: Transport::Memory,
+                root: PathBuf::from("/nonexistent"),
+                genesis: None,
+                nodes,
+                link: LinkProfile::default(),
+                peer_connections: Some(48),
+            };
+            let shaper = LinkShaper::new(LinkProfile::default());
+            let config = template.config(Path::new("/nonexistent/n"), Role::Peer, vec![], shaper);
+            let s = &config.services;
+            assert!(
+                s.record_ttl.as_millis() as u64 <= max_ttl,
+                "{nodes} nodes: {s:?}"
+            );
+            assert!(
+                s.heartbeat_interval * 3 < s.record_ttl,
+                "{nodes} nodes: {s:?}"
+            );
+            assert_eq!(config.overlay.limits.max_established, 48);
+        }
     }
 }

@@ -62,6 +62,10 @@ pub struct Report {
     pub memory_per_node_mib: f64,
     /// Bytes sent per node per second over the timeline, if the transport counted them.
     pub bytes_per_node_per_s: Option<f64>,
+    /// Protocol messages received per node per second over the timeline (see
+    /// `micro_overlay::LocalInfo::messages_received`), of the nodes alive at the end.
+    #[serde(default)]
+    pub messages_per_node_per_s: Option<f64>,
     /// The `[expect]` checks.
     pub checks: Vec<Check>,
 }
@@ -329,6 +333,9 @@ impl Report {
         );
         if let Some(b) = self.bytes_per_node_per_s {
             row("traffic", format!("{:.0} B/s sent per node", b));
+        }
+        if let Some(m) = self.messages_per_node_per_s {
+            row("messages", format!("{m:.1}/s received per node"));
         }
         for c in &self.checks {
             row(

@@ -1,7 +1,7 @@
 //! One run of a scenario: start the network, play the timeline (load, faults, adversaries),
 //! let it settle, measure, stop.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -206,6 +206,7 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     // The timeline starts now.
     shared.begin();
     let (_, sent_before) = shared.cluster().traffic();
+    let messages_before = messages_received(&shared).await;
     let mut tasks = JoinSet::new();
     spawn_timeline(&shared, &mut tasks);
     let end = shared.t0() + Duration::from_secs_f64(scenario.duration_s);
@@ -218,7 +219,7 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
 
     let (_, sent_after) = shared.cluster().traffic();
     let rss_after = budget::rss_bytes();
-    let mut report = measure(&shared).await;
+    let mut report = measure(&shared, &messages_before).await;
     report.bytes_per_node_per_s = Some(crate::metrics::per_node_per_s(
         sent_after.saturating_sub(sent_before),
         scenario.network.nodes,
@@ -757,16 +758,37 @@ async fn settle(shared: &Arc<Shared>) {
 }
 
 /// Turns the observations into a report.
-async fn measure(shared: &Arc<Shared>) -> Report {
+/// How many protocol messages each live node has received so far.
+async fn messages_received(shared: &Arc<Shared>) -> HashMap<PeerId, u64> {
+    let nodes = shared.all(|_| true);
+    let infos = futures::future::join_all(nodes.iter().map(|h| h.overlay.info())).await;
+    nodes
+        .iter()
+        .zip(infos)
+        .filter_map(|(h, info)| Some((h.peer_id, info.ok()?.messages_received)))
+        .collect()
+}
+
+/// Reads the outcomes. `messages_before`: [`messages_received`] when the timeline began (a
+/// node started since then counts from zero; a node gone since is not counted).
+async fn measure(shared: &Arc<Shared>, messages_before: &HashMap<PeerId, u64>) -> Report {
     let s = &shared.scenario;
     let (mut joins, mut connections, mut known) = (Vec::new(), Vec::new(), Vec::new());
+    let mut messages = 0;
     for h in shared.all(|_| true) {
         if let Ok(info) = h.overlay.info().await {
             joins.extend(info.joined_after_ms.map(|ms| ms as f64));
             connections.push(info.connected_peers as f64);
             known.push(info.known_nodes as f64);
+            let before = messages_before.get(&h.peer_id).copied().unwrap_or(0);
+            messages += info.messages_received.saturating_sub(before);
         }
     }
+    let messages_per_node_per_s = Some(crate::metrics::per_node_per_s(
+        messages,
+        connections.len(),
+        shared.t0().elapsed().as_secs_f64(),
+    ));
     let honest = shared.all(|s| s.honest());
     let forged_accepted = honest
         .iter()
@@ -819,6 +841,7 @@ async fn measure(shared: &Arc<Shared>) -> Report {
             churn: o.churn.clone(),
             ledger,
             bytes_per_node_per_s: None,
+            messages_per_node_per_s,
             ..Report::default()
         }
     })

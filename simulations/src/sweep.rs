@@ -12,7 +12,7 @@ use crate::{Report, Scenario};
 type Metric = fn(&Report) -> Option<f64>;
 
 /// The metrics plotted against the number of nodes.
-const SERIES: [(&str, Metric); 8] = [
+const SERIES: [(&str, Metric); 9] = [
     ("join p50 (ms)", |r| r.join_ms.p50),
     ("lookup p50 (ms)", |r| r.lookups.latency_ms.p50),
     ("lookup requests p50", |r| r.lookup_requests.p50),
@@ -24,6 +24,9 @@ const SERIES: [(&str, Metric); 8] = [
     ("connections per node p50", |r| r.connected_peers.p50),
     ("bytes sent per node (KB/s)", |r| {
         r.bytes_per_node_per_s.map(|b| b / 1000.0)
+    }),
+    ("messages received per node (/s)", |r| {
+        r.messages_per_node_per_s
     }),
 ];
 
@@ -79,13 +82,13 @@ impl Sweep {
 
     /// Draws every metric against the number of nodes (log scale), one panel each.
     pub fn plot(&self, path: &Path) -> Result<()> {
-        let root = SVGBackend::new(path, (1600, 800)).into_drawing_area();
+        let root = SVGBackend::new(path, (1400, 1050)).into_drawing_area();
         root.fill(&WHITE)?;
         let root = root.titled(
             &format!("{}: cost as the network grows", self.scenario),
             ("sans-serif", 22),
         )?;
-        let panels = root.split_evenly((2, 4));
+        let panels = root.split_evenly((3, 3));
         let max_n = self.runs.iter().map(|r| r.nodes).max().unwrap_or(1).max(2) as f64;
         let min_n = self.runs.iter().map(|r| r.nodes).min().unwrap_or(1).max(1) as f64;
         for ((name, metric), panel) in SERIES.iter().zip(panels.iter()) {

@@ -58,6 +58,13 @@ async fn three_subscribers_on_three_nodes_get_a_message_from_a_fourth() -> Resul
         ensure!(message.publisher == nodes[0].peer_id());
         ensure!(message.headers.get("k").map(String::as_str) == Some("v"));
     }
+    for node in &nodes[1..] {
+        let info = node.overlay().info().await?;
+        ensure!(
+            info.messages_received > 0,
+            "received messages are counted: {info:?}"
+        );
+    }
     for node in nodes {
         node.shutdown().await;
     }

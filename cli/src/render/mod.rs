@@ -230,6 +230,7 @@ mod tests {
             joined: true,
             joined_after_ms: Some(120),
             uptime_secs: 192,
+            messages_received: 0,
         };
         let out = id(&info);
         assert!(

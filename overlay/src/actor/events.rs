@@ -14,6 +14,24 @@ use crate::peer_book::unix_ms;
 
 use super::{Conn, EventLoop, block};
 
+/// Whether `event` is a protocol message this node received (see
+/// [`crate::LocalInfo::messages_received`]).
+fn is_received_message(event: &BehaviourEvent) -> bool {
+    use libp2p::gossipsub;
+    use libp2p::request_response::Event as Rr;
+    matches!(
+        event,
+        BehaviourEvent::Identify(identify::Event::Received { .. })
+            | BehaviourEvent::Ping(ping::Event { result: Ok(_), .. })
+            | BehaviourEvent::Kad(kad::Event::InboundRequest { .. })
+            | BehaviourEvent::Peers(Rr::Message { .. })
+            | BehaviourEvent::Rpc(Rr::Message { .. })
+            | BehaviourEvent::Sync(Rr::Message { .. })
+            | BehaviourEvent::LedgerSync(Rr::Message { .. })
+            | BehaviourEvent::Gossipsub(gossipsub::Event::Message { .. })
+    )
+}
+
 impl EventLoop {
     pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
@@ -130,6 +148,9 @@ impl EventLoop {
     }
 
     pub(super) fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        if is_received_message(&event) {
+            self.messages_received += 1;
+        }
         match event {
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 self.on_identified(peer_id, info)
@@ -221,5 +242,44 @@ impl EventLoop {
             }
             other => debug!(event = ?other, "kademlia event"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use libp2p::gossipsub;
+
+    use super::*;
+
+    fn gossip(event: gossipsub::Event) -> BehaviourEvent {
+        BehaviourEvent::Gossipsub(event)
+    }
+
+    #[test]
+    fn gossip_messages_count_and_gossip_bookkeeping_does_not() {
+        let peer = PeerId::random();
+        let topic = gossipsub::IdentTopic::new("t").hash();
+        let message = gossip(gossipsub::Event::Message {
+            propagation_source: peer,
+            message_id: gossipsub::MessageId::new(b"m"),
+            message: gossipsub::Message {
+                source: None,
+                data: b"hello".to_vec(),
+                sequence_number: None,
+                topic: topic.clone(),
+            },
+        });
+        assert!(is_received_message(&message));
+        let subscribed = gossip(gossipsub::Event::Subscribed {
+            peer_id: peer,
+            topic,
+        });
+        assert!(!is_received_message(&subscribed));
+        let failed_ping = BehaviourEvent::Ping(ping::Event {
+            peer,
+            connection: ConnectionId::new_unchecked(1),
+            result: Err(ping::Failure::Timeout),
+        });
+        assert!(!is_received_message(&failed_ping));
     }
 }

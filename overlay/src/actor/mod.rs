@@ -203,6 +203,8 @@ pub(crate) struct EventLoop {
     joined: bool,
     /// How long after the start the node joined.
     joined_after: Option<Duration>,
+    /// Protocol messages received ([`crate::LocalInfo::messages_received`]).
+    messages_received: u64,
     bootstrapping: bool,
     started: Instant,
 }
@@ -269,6 +271,7 @@ pub fn spawn(
         listening_waiters: Vec::new(),
         joined: false,
         joined_after: None,
+        messages_received: 0,
         bootstrapping: false,
         started: now,
     };

@@ -1,6 +1,7 @@
 //! Staying joined: bootstrap retries with backoff, the super-node backbone.
 
 use libp2p::multiaddr::Protocol;
+use libp2p::swarm::DialError;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, kad};
 use tokio::time::Instant;
@@ -13,9 +14,10 @@ use crate::{Role, proto};
 use super::{EventLoop, PendingAsk};
 
 impl EventLoop {
-    /// Dials every bootstrap node that is not blocked; returns how many dials started.
-    pub(super) fn dial_bootstrap_nodes(&mut self) -> usize {
-        let mut started = 0;
+    /// Dials every bootstrap node that is not blocked and not being dialled already; returns
+    /// how many dials started and how many were still under way.
+    pub(super) fn dial_bootstrap_nodes(&mut self) -> (usize, usize) {
+        let (mut started, mut pending) = (0, 0);
         for boot in self.config.bootstrap.clone() {
             if self.skip_blocked(&boot.peer_id, "bootstrap") {
                 continue;
@@ -35,10 +37,11 @@ impl EventLoop {
                 .build();
             match self.swarm.dial(opts) {
                 Ok(()) => started += 1,
+                Err(DialError::DialPeerConditionFalse(_)) => pending += 1,
                 Err(e) => debug!(peer = %boot.peer_id, error = %e, "bootstrap dial not started"),
             }
         }
-        started
+        (started, pending)
     }
 
     pub(super) fn maintain(&mut self) {
@@ -49,11 +52,12 @@ impl EventLoop {
             let retry_in = self.bootstrap.backoff;
             // Blocked bootstrap nodes are skipped; the backoff still grows, so a node whose
             // every bootstrap node is blocked retries (cheaply) at the slowest pace.
-            let dialled = self.dial_bootstrap_nodes();
+            let (dialled, pending) = self.dial_bootstrap_nodes();
             warn!(
                 attempt = self.bootstrap.attempts,
                 retry_in_secs = retry_in.as_secs_f32(),
-                "no peer connected; dialled {dialled} of {} bootstrap node(s) again",
+                "no peer connected; dialled {dialled} of {} bootstrap node(s) again, {pending} \
+                 still being dialled",
                 self.config.bootstrap.len()
             );
             self.bootstrap.next_attempt = now + retry_in;

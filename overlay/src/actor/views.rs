@@ -34,6 +34,7 @@ impl EventLoop {
             joined: self.joined,
             joined_after_ms: self.joined_after.map(|d| d.as_millis() as u64),
             uptime_secs: self.started.elapsed().as_secs(),
+            messages_received: self.messages_received,
         }
     }
 
