@@ -125,9 +125,11 @@ fn own_nodes(shared: &Shared, index: usize) -> Vec<Handles> {
 }
 
 /// An announcement of forged records naming `victim` as the owner of a service it does not
-/// serve: one signed by the forger's key (signer ≠ owner), one whose bytes were altered
-/// after signing (bad signature), and one valid record of the forger relayed by another
-/// node (gossip source ≠ owner).
+/// serve: one signed by the forger's key (signer ≠ owner) and one whose bytes were altered
+/// after signing (bad signature), riding with a valid record of the forger's own key. Gossip
+/// names no author, so that valid record alone would be taken (a service of a key that runs
+/// no node, unreachable; sybil services are reputation's concern); the forgeries make
+/// receivers reject the whole announcement.
 pub fn forged(forger: &Keypair, victim: PeerId, n: u64) -> Vec<u8> {
     let now = now_ms();
     let record = ServiceRecord {

@@ -217,13 +217,26 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     while tasks.join_next().await.is_some() {}
     consumers.abort_all();
 
+    // Rates end here: reading every node's outcomes can take minutes at 1,000 nodes.
+    let elapsed = shared.t0().elapsed().as_secs_f64();
     let (_, sent_after) = shared.cluster().traffic();
+    let messages_after = messages_received(&shared).await;
     let rss_after = budget::rss_bytes();
-    let mut report = measure(&shared, &messages_before).await;
+    let mut report = measure(&shared).await;
     report.bytes_per_node_per_s = Some(crate::metrics::per_node_per_s(
         sent_after.saturating_sub(sent_before),
         scenario.network.nodes,
-        shared.t0().elapsed().as_secs_f64(),
+        elapsed,
+    ));
+    // A node started since the timeline began counts from zero; one gone since is not counted.
+    let messages: u64 = messages_after
+        .iter()
+        .map(|(peer, n)| n.saturating_sub(messages_before.get(peer).copied().unwrap_or(0)))
+        .sum();
+    report.messages_per_node_per_s = Some(crate::metrics::per_node_per_s(
+        messages,
+        messages_after.len(),
+        elapsed,
     ));
     report.wall_s = wall.elapsed().as_secs_f64();
     report.memory_per_node_mib = rss_after.saturating_sub(rss_before) as f64
@@ -769,26 +782,18 @@ async fn messages_received(shared: &Arc<Shared>) -> HashMap<PeerId, u64> {
         .collect()
 }
 
-/// Reads the outcomes. `messages_before`: [`messages_received`] when the timeline began (a
-/// node started since then counts from zero; a node gone since is not counted).
-async fn measure(shared: &Arc<Shared>, messages_before: &HashMap<PeerId, u64>) -> Report {
+/// Reads the outcomes.
+async fn measure(shared: &Arc<Shared>) -> Report {
     let s = &shared.scenario;
     let (mut joins, mut connections, mut known) = (Vec::new(), Vec::new(), Vec::new());
-    let mut messages = 0;
     for h in shared.all(|_| true) {
         if let Ok(info) = h.overlay.info().await {
             joins.extend(info.joined_after_ms.map(|ms| ms as f64));
             connections.push(info.connected_peers as f64);
             known.push(info.known_nodes as f64);
-            let before = messages_before.get(&h.peer_id).copied().unwrap_or(0);
-            messages += info.messages_received.saturating_sub(before);
         }
     }
-    let messages_per_node_per_s = Some(crate::metrics::per_node_per_s(
-        messages,
-        connections.len(),
-        shared.t0().elapsed().as_secs_f64(),
-    ));
+
     let honest = shared.all(|s| s.honest());
     let forged_accepted = honest
         .iter()
@@ -840,8 +845,6 @@ async fn measure(shared: &Arc<Shared>, messages_before: &HashMap<PeerId, u64>) -
             dead_providers_still_listed,
             churn: o.churn.clone(),
             ledger,
-            bytes_per_node_per_s: None,
-            messages_per_node_per_s,
             ..Report::default()
         }
     })
