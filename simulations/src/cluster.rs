@@ -127,8 +127,9 @@ impl NodeTemplate {
         };
         config.control.addr = "127.0.0.1:0".parse().expect("static socket address");
         // A record lives 3.5 heartbeats, and no longer than any registry accepts.
-        let max_ttl = micro_node::registry::RecordLimits::default().max_ttl_ms as f64;
-        config.services.record_ttl = flood(3_500.0).min(Duration::from_millis(max_ttl as u64));
+        let max_ttl =
+            Duration::from_millis(micro_node::registry::RecordLimits::default().max_ttl_ms);
+        config.services.record_ttl = flood(3_500.0).min(max_ttl);
         config.services.heartbeat_interval = config.services.record_ttl.div_f64(3.5);
         config.services.provider_cache_ttl = Duration::from_millis(500);
         config.events.anti_entropy_interval = every(1_000.0);
