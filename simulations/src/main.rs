@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use micro_simulations::scenario::Transport;
 use micro_simulations::{Scenario, run, sweep};
 
@@ -28,6 +28,34 @@ struct Cli {
     command: Command,
 }
 
+/// What the command line may change in a scenario file.
+#[derive(Args)]
+struct Overrides {
+    /// Seed, instead of the file's.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Transport, instead of the file's: `tcp` or `memory`.
+    #[arg(long, value_parser = parse_transport)]
+    transport: Option<Transport>,
+    /// Most connections each peer keeps, instead of the file's.
+    #[arg(long)]
+    peer_connections: Option<u32>,
+}
+
+impl Overrides {
+    fn apply(&self, s: &mut Scenario) {
+        if let Some(seed) = self.seed {
+            s.seed = seed;
+        }
+        if let Some(t) = self.transport {
+            s.network.transport = t;
+        }
+        if self.peer_connections.is_some() {
+            s.network.peer_connections = self.peer_connections;
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Runs one scenario: prints a table, writes the JSON report, exits 1 if an `[expect]`
@@ -38,15 +66,8 @@ enum Command {
         /// Nodes, instead of the file's (providers keep their share).
         #[arg(long)]
         nodes: Option<usize>,
-        /// Seed, instead of the file's.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Transport, instead of the file's: `tcp` or `memory`.
-        #[arg(long, value_parser = parse_transport)]
-        transport: Option<Transport>,
-        /// Most connections each peer keeps, instead of the file's.
-        #[arg(long)]
-        peer_connections: Option<u32>,
+        #[command(flatten)]
+        overrides: Overrides,
         /// Where to write the JSON report (default: `<name>-<nodes>.json` here).
         #[arg(long)]
         json: Option<PathBuf>,
@@ -59,15 +80,8 @@ enum Command {
         /// The sizes, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         nodes: Vec<usize>,
-        /// Seed, instead of the file's.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Transport, instead of the file's: `tcp` or `memory`.
-        #[arg(long, value_parser = parse_transport)]
-        transport: Option<Transport>,
-        /// Most connections each peer keeps, instead of the file's.
-        #[arg(long)]
-        peer_connections: Option<u32>,
+        #[command(flatten)]
+        overrides: Overrides,
         /// Where to draw the plot.
         #[arg(long)]
         plot: Option<PathBuf>,
@@ -111,24 +125,14 @@ async fn main_async(cli: Cli) -> Result<bool> {
         Command::Run {
             scenario,
             nodes,
-            seed,
-            transport,
-            peer_connections,
+            overrides,
             json,
         } => {
             let mut s = Scenario::load(&scenario)?;
             if let Some(n) = nodes {
                 s = s.scaled_to(n);
             }
-            if peer_connections.is_some() {
-                s.network.peer_connections = peer_connections;
-            }
-            if let Some(seed) = seed {
-                s.seed = seed;
-            }
-            if let Some(t) = transport {
-                s.network.transport = t;
-            }
+            overrides.apply(&mut s);
             if let Err((field, reason)) = s.validate() {
                 anyhow::bail!("{}: {field}: {reason}", scenario.display());
             }
@@ -144,22 +148,12 @@ async fn main_async(cli: Cli) -> Result<bool> {
         Command::Sweep {
             scenario,
             nodes,
-            seed,
-            transport,
-            peer_connections,
+            overrides,
             plot,
             json,
         } => {
             let mut s = Scenario::load(&scenario)?;
-            if peer_connections.is_some() {
-                s.network.peer_connections = peer_connections;
-            }
-            if let Some(seed) = seed {
-                s.seed = seed;
-            }
-            if let Some(t) = transport {
-                s.network.transport = t;
-            }
+            overrides.apply(&mut s);
             let result = sweep::sweep(&s, &nodes).await?;
             print!("{}", result.table());
             let path = json.unwrap_or_else(|| PathBuf::from(format!("{}-sweep.json", s.name)));
