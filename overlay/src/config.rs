@@ -145,12 +145,25 @@ impl OverlayConfig {
     }
 }
 
-/// Connection limits enforced by libp2p's `connection_limits` behaviour, and the size bound
-/// of the peer block list ([`crate::Overlay::block_peer`]).
+/// Connection limits enforced by libp2p's `connection_limits` behaviour, the connection
+/// manager that keeps room below them, and the size bound of the peer block list
+/// ([`crate::Overlay::block_peer`]).
+///
+/// `max_established` is a hard cap: a connection beyond it is refused. A node that sat at
+/// its cap would refuse every new caller, so above `trim_above` connections the node closes
+/// its least useful ones (idle, outside the gossip mesh, least recently used) until
+/// `trim_to` are left. Connections younger than `trim_grace`, and peers with a request in
+/// flight or used within `trim_grace`, are never closed.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimitsConfig {
     /// Most established connections in total.
     pub max_established: u32,
+    /// Above this many established connections the node trims.
+    pub trim_above: u32,
+    /// How many established connections trimming leaves.
+    pub trim_to: u32,
+    /// How long a new connection, or a peer's last request, protects it from trimming.
+    pub trim_grace: Duration,
     /// Most established connections to one peer.
     pub max_established_per_peer: u32,
     /// Most incoming connections still in the handshake.
@@ -166,15 +179,13 @@ pub struct ConnectionLimitsConfig {
 /// hand, and enough for a simulation to partition a few thousand nodes.
 const DEFAULT_MAX_BLOCKED_PEERS: usize = 4096;
 
+/// Default [`ConnectionLimitsConfig::trim_grace`]: long enough for a caller to look a
+/// service up and call it over the connection its lookup opened.
+const DEFAULT_TRIM_GRACE: Duration = Duration::from_secs(30);
+
 impl Default for ConnectionLimitsConfig {
     fn default() -> Self {
-        Self {
-            max_established: 128,
-            max_established_per_peer: 2,
-            max_pending_incoming: 32,
-            max_pending_outgoing: 64,
-            max_blocked_peers: DEFAULT_MAX_BLOCKED_PEERS,
-        }
+        Self::with_max_established(128)
     }
 }
 
@@ -182,10 +193,29 @@ impl ConnectionLimitsConfig {
     /// Limits for a backbone node, which many peers connect to.
     pub fn super_node() -> Self {
         Self {
-            max_established: 2048,
-            max_established_per_peer: 2,
             max_pending_incoming: 256,
             max_pending_outgoing: 256,
+            ..Self::with_max_established(2048)
+        }
+    }
+
+    /// Peer limits with a cap of `max` connections, trimming from three quarters of it down
+    /// to five eighths: a quarter of the cap stays free for new callers and bursts.
+    pub fn with_max_established(max: u32) -> Self {
+        let max = max.max(1);
+        let part = |num: u64| {
+            u32::try_from(u64::from(max) * num / 8)
+                .unwrap_or(max)
+                .max(1)
+        };
+        Self {
+            max_established: max,
+            trim_above: part(6),
+            trim_to: part(5),
+            trim_grace: DEFAULT_TRIM_GRACE,
+            max_established_per_peer: 2,
+            max_pending_incoming: 32,
+            max_pending_outgoing: 64,
             max_blocked_peers: DEFAULT_MAX_BLOCKED_PEERS,
         }
     }

@@ -87,6 +87,10 @@ pub struct LocalInfo {
     /// messages are not counted.
     #[serde(default)]
     pub messages_received: u64,
+    /// Peers the connection manager disconnected to stay below the connection cap (see
+    /// [`crate::config::ConnectionLimitsConfig`]).
+    #[serde(default)]
+    pub connections_trimmed: u64,
 }
 
 /// The result of a DHT provider lookup and what it cost.

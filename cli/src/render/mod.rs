@@ -231,6 +231,7 @@ mod tests {
             joined_after_ms: Some(120),
             uptime_secs: 192,
             messages_received: 0,
+            connections_trimmed: 0,
         };
         let out = id(&info);
         assert!(

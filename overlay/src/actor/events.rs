@@ -80,6 +80,10 @@ impl EventLoop {
                     conns.retain(|c| c.id != connection_id);
                     if conns.is_empty() {
                         self.connections.remove(&peer_id);
+                        self.trimming.remove(&peer_id);
+                        if self.usage.get(&peer_id).is_some_and(|u| u.in_flight == 0) {
+                            self.usage.remove(&peer_id);
+                        }
                         self.book.disconnected(peer_id);
                         self.emit(OverlayEvent::PeerDisconnected { peer: peer_id });
                     }
@@ -132,6 +136,7 @@ impl EventLoop {
             remote: remote.clone(),
             direction,
             since_unix_ms: unix_ms(SystemTime::now()),
+            opened: tokio::time::Instant::now(),
         });
         let dialed = (direction == Direction::Outbound).then(|| remote.clone());
         self.book.connected(peer, dialed);
@@ -145,6 +150,7 @@ impl EventLoop {
         if was_alone {
             self.start_kad_bootstrap();
         }
+        self.trim_connections();
     }
 
     pub(super) fn on_behaviour_event(&mut self, event: BehaviourEvent) {

@@ -10,6 +10,7 @@ mod gossip;
 mod peers;
 mod rpc;
 mod sync;
+mod trim;
 mod upkeep;
 mod views;
 
@@ -163,6 +164,8 @@ struct Conn {
     remote: Multiaddr,
     direction: Direction,
     since_unix_ms: u64,
+    /// When it was established (for trimming).
+    opened: Instant,
 }
 
 /// Bootstrap retry state of a node that has `--bootstrap` addresses.
@@ -205,6 +208,12 @@ pub(crate) struct EventLoop {
     joined_after: Option<Duration>,
     /// Protocol messages received ([`crate::LocalInfo::messages_received`]).
     messages_received: u64,
+    /// How each connected peer (and each peer with a request in flight) is used.
+    usage: HashMap<PeerId, trim::Usage>,
+    /// Peers being disconnected by trimming.
+    trimming: HashSet<PeerId>,
+    /// Peers disconnected by trimming ([`crate::LocalInfo::connections_trimmed`]).
+    connections_trimmed: u64,
     bootstrapping: bool,
     started: Instant,
 }
@@ -272,6 +281,9 @@ pub fn spawn(
         joined: false,
         joined_after: None,
         messages_received: 0,
+        usage: HashMap::new(),
+        trimming: HashSet::new(),
+        connections_trimmed: 0,
         bootstrapping: false,
         started: now,
     };
@@ -339,10 +351,11 @@ impl EventLoop {
                         return;
                     }
                 },
-                Some((request_id, response, channel)) = self.answering.next(), if !self.answering.is_empty() => {
-                    self.send_rpc_response(&request_id, response, channel);
+                Some(answer) = self.answering.next(), if !self.answering.is_empty() => {
+                    self.send_rpc_response(answer);
                 }
-                Some((protocol, answer, channel)) = self.answering_sync.next(), if !self.answering_sync.is_empty() => {
+                Some((peer, protocol, answer, channel)) = self.answering_sync.next(), if !self.answering_sync.is_empty() => {
+                    self.end_use(peer);
                     self.send_sync_answer(protocol, answer, channel);
                 }
                 _ = tick.tick() => self.maintain(),

@@ -24,6 +24,7 @@ impl EventLoop {
                     },
                 ..
             } => {
+                self.touch(peer);
                 let max = usize::try_from(request.max_peers).unwrap_or(usize::MAX);
                 let reply = self
                     .local_peer_list(max)
@@ -47,6 +48,7 @@ impl EventLoop {
                     },
                 ..
             } => {
+                self.touch(peer);
                 let result = PeerList::from_wire(response, &self.config.peer_exchange)
                     .map_err(|source| OverlayError::InvalidPeerList { peer, source });
                 match &result {

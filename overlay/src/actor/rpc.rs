@@ -16,11 +16,18 @@ use crate::rpc_proto::{RpcRequest, RpcResponse};
 /// Where overlay-made errors say they came from.
 const ERROR_ID: &str = "micro.overlay.rpc";
 
-/// An inbound RPC being handled: resolves to its request id, the node's response (`None` if
-/// the node dropped the responder or ran past the limit) and the stream to answer on.
-pub(super) type PendingAnswer = Pin<
-    Box<dyn Future<Output = (String, Option<RpcResponse>, ResponseChannel<RpcResponse>)> + Send>,
->;
+/// An inbound RPC being handled: resolves to its caller, its request id, the node's response
+/// (`None` if the node dropped the responder or ran past the limit) and the stream to answer
+/// on.
+pub(super) type PendingAnswer = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+/// What a [`PendingAnswer`] resolves to.
+pub(super) type Answer = (
+    PeerId,
+    String,
+    Option<RpcResponse>,
+    ResponseChannel<RpcResponse>,
+);
 
 impl EventLoop {
     pub(super) fn send_rpc(
@@ -39,6 +46,7 @@ impl EventLoop {
             .rpc
             .send_request_with_addresses(&peer, request, addrs);
         self.pending_rpcs.insert(id, reply);
+        self.begin_use(peer);
     }
 
     pub(super) fn on_rpc_event(&mut self, event: request_response::Event<RpcRequest, RpcResponse>) {
@@ -53,6 +61,7 @@ impl EventLoop {
                 ..
             } => self.on_inbound_rpc(peer, request, channel),
             Event::Message {
+                peer,
                 message:
                     Message::Response {
                         request_id,
@@ -60,6 +69,7 @@ impl EventLoop {
                     },
                 ..
             } => {
+                self.end_use(peer);
                 if let Some(reply) = self.pending_rpcs.remove(&request_id) {
                     let _ = reply.send(Ok(response));
                 }
@@ -75,6 +85,7 @@ impl EventLoop {
                     warn!(%peer, %reason, "RPC stream failed (malformed or oversized response?)");
                 }
                 debug!(%peer, %failure, "outbound RPC failed");
+                self.end_use(peer);
                 if let Some(reply) = self.pending_rpcs.remove(&request_id) {
                     let _ = reply.send(Err(failure));
                 }
@@ -101,13 +112,14 @@ impl EventLoop {
         };
         match self.inbound.try_send(inbound) {
             Ok(()) => {
+                self.begin_use(peer);
                 let limit = self.config.rpc.max_timeout;
                 self.answering.push(Box::pin(async move {
                     let response = tokio::time::timeout(limit, rx)
                         .await
                         .ok()
                         .and_then(Result::ok);
-                    (request_id, response, channel)
+                    (peer, request_id, response, channel)
                 }));
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -127,12 +139,10 @@ impl EventLoop {
         }
     }
 
-    pub(super) fn send_rpc_response(
-        &mut self,
-        request_id: &str,
-        response: Option<RpcResponse>,
-        channel: ResponseChannel<RpcResponse>,
-    ) {
+    pub(super) fn send_rpc_response(&mut self, answer: Answer) {
+        let (peer, request_id, response, channel) = answer;
+        let request_id = request_id.as_str();
+        self.end_use(peer);
         let response = response.unwrap_or_else(|| {
             error_response(request_id, ERROR_ID, 500, "the node gave no answer in time")
         });

@@ -12,11 +12,17 @@ use super::EventLoop;
 use crate::rpc::{Inbound, RpcFailure};
 use crate::sync::SyncResponder;
 
-/// An inbound sync request being handled: resolves to the node's answer (`None` if it gave
-/// none in time: the stream is reset) and the stream to answer on.
-pub(super) type PendingSync = Pin<
-    Box<dyn Future<Output = (StreamProtocol, Option<Vec<u8>>, ResponseChannel<Vec<u8>>)> + Send>,
->;
+/// An inbound sync request being handled: resolves to the asker, the node's answer (`None`
+/// if it gave none in time: the stream is reset) and the stream to answer on.
+pub(super) type PendingSync = Pin<Box<dyn Future<Output = SyncAnswer> + Send>>;
+
+/// What a [`PendingSync`] resolves to.
+pub(super) type SyncAnswer = (
+    PeerId,
+    StreamProtocol,
+    Option<Vec<u8>>,
+    ResponseChannel<Vec<u8>>,
+);
 
 impl EventLoop {
     /// The behaviour serving `protocol` (one of [`crate::sync::PROTOCOLS`]).
@@ -54,6 +60,7 @@ impl EventLoop {
             addrs,
         );
         self.pending_sync.insert((protocol, id), reply);
+        self.begin_use(peer);
     }
 
     pub(super) fn on_sync_event(
@@ -82,13 +89,14 @@ impl EventLoop {
                 };
                 match self.inbound.try_send(inbound) {
                     Ok(()) => {
+                        self.begin_use(peer);
                         let limit = self.config.sync.timeout;
                         self.answering_sync.push(Box::pin(async move {
                             let answer = tokio::time::timeout(limit, rx)
                                 .await
                                 .ok()
                                 .and_then(Result::ok);
-                            (protocol, answer, channel)
+                            (peer, protocol, answer, channel)
                         }));
                     }
                     // Dropping the channel resets the stream: the asker retries elsewhere.
@@ -99,6 +107,7 @@ impl EventLoop {
                 }
             }
             Event::Message {
+                peer,
                 message:
                     Message::Response {
                         request_id,
@@ -106,6 +115,7 @@ impl EventLoop {
                     },
                 ..
             } => {
+                self.end_use(peer);
                 if let Some(reply) = self.pending_sync.remove(&(lane, request_id)) {
                     let _ = reply.send(Ok(response));
                 }
@@ -117,6 +127,7 @@ impl EventLoop {
                 ..
             } => {
                 debug!(%peer, %error, "sync request failed");
+                self.end_use(peer);
                 let failure = RpcFailure::of(peer, error);
                 if let Some(reply) = self.pending_sync.remove(&(lane, request_id)) {
                     let _ = reply.send(Err(failure));

@@ -45,6 +45,7 @@ impl EventLoop {
     }
 
     pub(super) fn maintain(&mut self) {
+        self.trim_connections();
         let now = Instant::now();
         let alone = self.swarm.connected_peers().next().is_none();
         if alone && !self.config.bootstrap.is_empty() && now >= self.bootstrap.next_attempt {

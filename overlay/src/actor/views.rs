@@ -35,6 +35,7 @@ impl EventLoop {
             joined_after_ms: self.joined_after.map(|d| d.as_millis() as u64),
             uptime_secs: self.started.elapsed().as_secs(),
             messages_received: self.messages_received,
+            connections_trimmed: self.connections_trimmed,
         }
     }
 

@@ -1,0 +1,183 @@
+//! The connection manager between real overlays on loopback: a node filled to its connection
+//! cap closes its idle connections, never one with a call in flight, and a new caller gets
+//! in.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{Node, PATIENCE, TestResult, connected_to, echo_request, next_event, start_with};
+use micro_overlay::config::ConnectionLimitsConfig;
+use micro_overlay::rpc_proto::RpcResponse;
+use micro_overlay::{Inbound, KadMode, OverlayConfig, OverlayEvent, RpcResponder};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+/// Body of the call the hub holds unanswered until the test releases it.
+const HOLD: &[u8] = b"hold";
+
+async fn start(limits: ConnectionLimitsConfig) -> TestResult<Node> {
+    start_with(OverlayConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse()?],
+        kad_mode: KadMode::Server,
+        limits,
+        ..OverlayConfig::default()
+    })
+    .await
+}
+
+/// Answers the hub's calls with their body, except a [`HOLD`] call, whose responder goes to
+/// the test.
+fn serve(hub: &mut Node) -> mpsc::Receiver<RpcResponder> {
+    let (held_tx, held) = mpsc::channel(1);
+    let (_, closed) = mpsc::channel(1);
+    let mut inbound = std::mem::replace(&mut hub.inbound, closed);
+    tokio::spawn(async move {
+        while let Some(message) = inbound.recv().await {
+            if let Inbound::Rpc {
+                request, responder, ..
+            } = message
+            {
+                if request.body == HOLD {
+                    let _ = held_tx.send(responder).await;
+                } else {
+                    responder.respond(RpcResponse {
+                        id: request.id,
+                        status: 200,
+                        body: request.body,
+                        ..RpcResponse::default()
+                    });
+                }
+            }
+        }
+    });
+    held
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_trims_idle_connections_keeps_busy_ones_and_lets_a_new_caller_in() -> TestResult
+{
+    // Room for four connections; above three the hub trims down to two.
+    let limits = ConnectionLimitsConfig {
+        trim_above: 3,
+        trim_to: 2,
+        trim_grace: Duration::from_millis(300),
+        ..ConnectionLimitsConfig::with_max_established(4)
+    };
+    let mut hub = start(limits).await?;
+    let mut held = serve(&mut hub);
+    let mut hub_events = hub.overlay.subscribe();
+    let hub_id = hub.id();
+
+    let mut spokes = Vec::new();
+    for _ in 0..4 {
+        let spoke = start(ConnectionLimitsConfig::default()).await?;
+        spoke.overlay.dial(hub.addr.clone()).await?;
+        let id = spoke.id();
+        next_event(
+            &mut hub_events,
+            PATIENCE,
+            |e| matches!(e, OverlayEvent::PeerConnected { peer, .. } if *peer == id),
+        )
+        .await?;
+        spokes.push(spoke);
+    }
+
+    // The first spoke's call stays in flight while the hub trims.
+    let busy = spokes[0].overlay.clone();
+    let mut hold_request = echo_request(HOLD);
+    hold_request.id = "held".into();
+    let addrs = vec![hub.addr.clone()];
+    let held_call =
+        tokio::spawn(async move { busy.rpc(hub_id, addrs, hold_request, PATIENCE).await });
+    let responder = timeout(PATIENCE, held.recv())
+        .await?
+        .ok_or("the hub stopped")?;
+
+    // Past the grace period, the hub closes two idle connections, never the busy one.
+    let mut trimmed = HashSet::new();
+    while trimmed.len() < 2 {
+        if let OverlayEvent::PeerDisconnected { peer } =
+            next_event(&mut hub_events, PATIENCE, |e| {
+                matches!(e, OverlayEvent::PeerDisconnected { .. })
+            })
+            .await?
+        {
+            trimmed.insert(peer);
+        }
+    }
+    assert!(
+        !trimmed.contains(&spokes[0].id()),
+        "the busy peer was trimmed"
+    );
+    assert!(connected_to(&hub, spokes[0].id()).await?);
+    assert_eq!(hub.overlay.info().await?.connections_trimmed, 2);
+
+    // The held call is still answered over its connection.
+    responder.respond(RpcResponse {
+        id: "held".into(),
+        status: 200,
+        body: b"released".to_vec(),
+        ..RpcResponse::default()
+    });
+    let answer = timeout(PATIENCE, held_call).await???;
+    assert_eq!(answer.body, b"released");
+
+    // A newcomer finds room: at its cap of four, the hub would have refused it.
+    let caller = start(ConnectionLimitsConfig::default()).await?;
+    let answer = caller
+        .overlay
+        .rpc(
+            hub_id,
+            vec![hub.addr.clone()],
+            echo_request(b"let me in"),
+            PATIENCE,
+        )
+        .await?;
+    assert_eq!(answer.body, b"let me in");
+    assert!(hub.overlay.info().await?.connected_peers <= 4);
+
+    for node in spokes {
+        node.stop().await;
+    }
+    caller.stop().await;
+    hub.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn below_the_watermark_nothing_is_trimmed() -> TestResult {
+    let limits = ConnectionLimitsConfig {
+        trim_grace: Duration::from_millis(100),
+        ..ConnectionLimitsConfig::with_max_established(8)
+    };
+    let hub = start(limits).await?;
+    let mut hub_events = hub.overlay.subscribe();
+    let mut spokes = Vec::new();
+    // Six connections: the watermark of a cap of eight.
+    for _ in 0..limits.trim_above {
+        let spoke = start(ConnectionLimitsConfig::default()).await?;
+        spoke.overlay.dial(hub.addr.clone()).await?;
+        let id = spoke.id();
+        next_event(
+            &mut hub_events,
+            PATIENCE,
+            |e| matches!(e, OverlayEvent::PeerConnected { peer, .. } if *peer == id),
+        )
+        .await?;
+        spokes.push(spoke);
+    }
+    // Several maintenance ticks past the grace period: no disconnection.
+    let quiet = next_event(&mut hub_events, Duration::from_millis(2_500), |e| {
+        matches!(e, OverlayEvent::PeerDisconnected { .. })
+    })
+    .await;
+    assert!(quiet.is_err(), "a connection closed: {quiet:?}");
+    assert_eq!(hub.overlay.info().await?.connections_trimmed, 0);
+    for node in spokes {
+        node.stop().await;
+    }
+    hub.stop().await;
+    Ok(())
+}
