@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use libp2p::multiaddr::Protocol;
+use micro_node::overlay::config::ConnectionLimitsConfig;
 use micro_node::overlay::{
     BootstrapAddr, KadMode, LinkShaper, Multiaddr, OverlayConfig, PeerId, Role,
 };
@@ -95,7 +96,7 @@ impl NodeTemplate {
             Role::Peer => {
                 let mut peer = OverlayConfig::default();
                 if let Some(cap) = self.peer_connections {
-                    peer.limits.max_established = cap;
+                    peer.limits = ConnectionLimitsConfig::with_max_established(cap);
                 }
                 peer
             }

@@ -154,7 +154,8 @@ async fn main_async(cli: Cli) -> Result<bool> {
         } => {
             let mut s = Scenario::load(&scenario)?;
             overrides.apply(&mut s);
-            let result = sweep::sweep(&s, &nodes).await?;
+            let exe = std::env::current_exe().context("finding this program to run each size")?;
+            let result = sweep::sweep(&s, &nodes, &exe).await?;
             print!("{}", result.table());
             let path = json.unwrap_or_else(|| PathBuf::from(format!("{}-sweep.json", s.name)));
             std::fs::write(&path, serde_json::to_vec_pretty(&result)?)

@@ -35,6 +35,10 @@ pub struct Report {
     /// Nodes each node's peer book knows at the end.
     #[serde(default)]
     pub known_nodes: Summary,
+    /// Peers the connection managers of the nodes alive at the end disconnected to stay
+    /// below their caps, summed.
+    #[serde(default)]
+    pub connections_trimmed: u64,
     /// DHT provider lookups: success = at least one live provider found.
     pub lookups: Outcomes,
     /// Kademlia requests sent per successful lookup (its messages; hops ≥ requests / 3).
@@ -240,9 +244,10 @@ impl Report {
         row(
             "connections",
             format!(
-                "p50 {}  max {} per node; knows p50 {} nodes",
+                "p50 {}  max {} per node, {} trimmed; knows p50 {} nodes",
                 num(self.connected_peers.p50),
                 num(self.connected_peers.max),
+                self.connections_trimmed,
                 num(self.known_nodes.p50)
             ),
         );

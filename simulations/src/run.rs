@@ -795,10 +795,12 @@ async fn messages_received(shared: &Arc<Shared>) -> HashMap<PeerId, u64> {
 async fn measure(shared: &Arc<Shared>) -> Report {
     let s = &shared.scenario;
     let (mut joins, mut connections, mut known) = (Vec::new(), Vec::new(), Vec::new());
+    let mut trimmed = 0;
     for (_, info) in node_infos(shared).await {
         joins.extend(info.joined_after_ms.map(|ms| ms as f64));
         connections.push(info.connected_peers as f64);
         known.push(info.known_nodes as f64);
+        trimmed += info.connections_trimmed;
     }
     let honest = shared.all(|s| s.honest());
     let forged_accepted = honest
@@ -840,6 +842,7 @@ async fn measure(shared: &Arc<Shared>) -> Report {
             join_ms: crate::metrics::Summary::of(&joins),
             connected_peers: crate::metrics::Summary::of(&connections),
             known_nodes: crate::metrics::Summary::of(&known),
+            connections_trimmed: trimmed,
             lookups: o.lookups(),
             lookup_requests: crate::metrics::Summary::of(&o.lookup_requests),
             calls: o.calls(),

@@ -1,6 +1,7 @@
 //! One scenario at several sizes: a row per size, and an SVG of how each metric grows.
 
 use std::path::Path;
+use std::process::Stdio;
 
 use anyhow::{Context, Result};
 use plotters::prelude::*;
@@ -39,16 +40,51 @@ pub struct Sweep {
     pub runs: Vec<Report>,
 }
 
-/// Runs `scenario` at each of `sizes`.
-pub async fn sweep(scenario: &Scenario, sizes: &[usize]) -> Result<Sweep> {
-    let mut runs = Vec::new();
+/// Runs `scenario` at each of `sizes`, each size in a process of its own (`exe run`, with
+/// the scaled scenario written to a temporary file): in one process, a size would reuse the
+/// memory earlier sizes freed, and its memory per node would mean nothing.
+///
+/// Every size is checked before the first starts. A size whose `[expect]` checks fail still
+/// counts (its report says so); one that cannot run stops the sweep.
+pub async fn sweep(scenario: &Scenario, sizes: &[usize], exe: &Path) -> Result<Sweep> {
+    let mut scaled = Vec::with_capacity(sizes.len());
     for &n in sizes {
-        let scaled = scenario.scaled_to(n);
-        if let Err((field, reason)) = scaled.validate() {
+        let s = scenario.scaled_to(n);
+        if let Err((field, reason)) = s.validate() {
             anyhow::bail!("{} at {n} nodes: {field}: {reason}", scenario.name);
         }
+        crate::budget::check(&s)?;
+        scaled.push(s);
+    }
+    let dir = tempfile::tempdir().context("creating the sweep's scratch dir")?;
+    let mut runs = Vec::with_capacity(scaled.len());
+    for s in scaled {
+        let n = s.network.nodes;
+        let file = dir.path().join(format!("{}-{n}.toml", s.name));
+        let text = toml::to_string(&s).context("writing the scaled scenario")?;
+        std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
+        let json = dir.path().join(format!("{}-{n}.json", s.name));
         tracing::info!(nodes = n, "sweep step");
-        runs.push(crate::run(scaled).await?);
+        let status = tokio::process::Command::new(exe)
+            .arg("run")
+            .arg(&file)
+            .arg("--json")
+            .arg(&json)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .status()
+            .await
+            .with_context(|| format!("starting {}", exe.display()))?;
+        // 0: every check passed; 1: a check failed, and the report stands.
+        if !matches!(status.code(), Some(0 | 1)) {
+            anyhow::bail!("the {n}-node run failed ({status}); its errors are above");
+        }
+        let bytes = std::fs::read(&json).with_context(|| format!("reading {}", json.display()))?;
+        runs.push(
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("reading the report {}", json.display()))?,
+        );
     }
     Ok(Sweep {
         scenario: scenario.name.clone(),

@@ -53,3 +53,35 @@ fn a_missing_file_is_named() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/scenario.toml"));
 }
+
+#[test]
+fn a_sweep_runs_each_size_in_its_own_process_and_reports_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.toml");
+    std::fs::write(
+        &path,
+        "name = \"tiny\"\nduration_s = 1\nsettle_s = 0\n\n[network]\nnodes = 3\nsupers = 1\n\
+         transport = \"memory\"\n",
+    )
+    .unwrap();
+    let json = dir.path().join("tiny-sweep.json");
+    let out = sim(&[
+        "sweep",
+        path.to_str().unwrap(),
+        "--nodes",
+        "3,5",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let sweep: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let runs = sweep["runs"].as_array().unwrap();
+    let sizes: Vec<u64> = runs.iter().map(|r| r["nodes"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [3, 5]);
+    for run in runs {
+        // Each size measured in a fresh process: its nodes' memory shows.
+        assert!(run["memory_per_node_mib"].as_f64().unwrap() > 0.0, "{run}");
+        assert!(run["join_ms"]["count"].as_u64().unwrap() > 0, "{run}");
+    }
+}

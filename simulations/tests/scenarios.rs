@@ -42,7 +42,11 @@ fn every_shipped_scenario_is_valid() {
     for entry in std::fs::read_dir(&dir).expect("the scenarios folder") {
         let path = entry.expect("a dir entry").path();
         if path.extension().is_some_and(|e| e == "toml") {
-            Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            // A sweep hands each size to its own process as a written-out scenario.
+            let written = toml::to_string(&s.scaled_to(100)).expect("the scenario writes");
+            let back = Scenario::parse(&written, &path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(back, s.scaled_to(100), "{} round trip", path.display());
             count += 1;
         }
     }
