@@ -179,9 +179,10 @@ pub struct ConnectionLimitsConfig {
 /// hand, and enough for a simulation to partition a few thousand nodes.
 const DEFAULT_MAX_BLOCKED_PEERS: usize = 4096;
 
-/// Default [`ConnectionLimitsConfig::trim_grace`]: long enough for a caller to look a
-/// service up and call it over the connection its lookup opened.
-const DEFAULT_TRIM_GRACE: Duration = Duration::from_secs(30);
+/// Default [`ConnectionLimitsConfig::trim_grace`]: long enough for a new connection to carry
+/// its first request (a lookup's, or the call that follows it), short enough that a burst of
+/// lookups does not hold the node at its cap.
+const DEFAULT_TRIM_GRACE: Duration = Duration::from_secs(10);
 
 impl Default for ConnectionLimitsConfig {
     fn default() -> Self {
@@ -199,8 +200,9 @@ impl ConnectionLimitsConfig {
         }
     }
 
-    /// Peer limits with a cap of `max` connections, trimming from three quarters of it down
-    /// to five eighths: a quarter of the cap stays free for new callers and bursts.
+    /// Peer limits with a cap of `max` connections, trimming from half of it down to three
+    /// eighths. Half the cap stays free: one Kademlia lookup alone opens a dozen or more
+    /// connections within a second, and each is protected for `trim_grace`.
     pub fn with_max_established(max: u32) -> Self {
         let max = max.max(1);
         let part = |num: u64| {
@@ -210,8 +212,8 @@ impl ConnectionLimitsConfig {
         };
         Self {
             max_established: max,
-            trim_above: part(6),
-            trim_to: part(5),
+            trim_above: part(4),
+            trim_to: part(3),
             trim_grace: DEFAULT_TRIM_GRACE,
             max_established_per_peer: 2,
             max_pending_incoming: 32,

@@ -155,7 +155,7 @@ async fn below_the_watermark_nothing_is_trimmed() -> TestResult {
     let hub = start(limits).await?;
     let mut hub_events = hub.overlay.subscribe();
     let mut spokes = Vec::new();
-    // Six connections: the watermark of a cap of eight.
+    // As many connections as the watermark allows.
     for _ in 0..limits.trim_above {
         let spoke = start(ConnectionLimitsConfig::default()).await?;
         spoke.overlay.dial(hub.addr.clone()).await?;

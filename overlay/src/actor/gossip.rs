@@ -104,6 +104,12 @@ impl EventLoop {
         last: bool,
         stats: &kad::QueryStats,
     ) {
+        if !self.provider_queries.contains_key(&id) {
+            return;
+        }
+        if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = &result {
+            self.keep_provider_addrs(providers);
+        }
         let Some((found, _)) = self.provider_queries.get_mut(&id) else {
             return;
         };
@@ -131,6 +137,40 @@ impl EventLoop {
                 requests: stats.num_requests(),
                 successes: stats.num_successes(),
             }));
+        }
+    }
+
+    /// Copies the addresses a provider lookup learned for `providers` into the peer book,
+    /// where calls to them look (see `send_rpc`).
+    ///
+    /// Kademlia hands providers' addresses to its query only: once the query ends (and it is
+    /// ended early, as soon as enough providers are found) they are gone, and a provider
+    /// that is neither connected nor in the routing table cannot be dialled. That was most
+    /// failed calls of the 200-node simulation once idle connections were trimmed. Kademlia
+    /// offers the addresses it knows for a peer through the swarm's dial hook only; asking it
+    /// directly is free of side effects.
+    fn keep_provider_addrs(&mut self, providers: &std::collections::HashSet<PeerId>) {
+        use libp2p::core::Endpoint;
+        use libp2p::swarm::{ConnectionId, NetworkBehaviour};
+        for provider in providers {
+            if *provider == *self.swarm.local_peer_id()
+                || self.connections.contains_key(provider)
+                || self.book.get(provider).is_some_and(|n| !n.addrs.is_empty())
+            {
+                continue;
+            }
+            let kad = &mut self.swarm.behaviour_mut().kad;
+            let addrs = kad
+                .handle_pending_outbound_connection(
+                    ConnectionId::new_unchecked(0),
+                    Some(*provider),
+                    &[],
+                    Endpoint::Dialer,
+                )
+                .unwrap_or_default();
+            if !addrs.is_empty() {
+                self.book.routable(*provider, addrs);
+            }
         }
     }
 
