@@ -101,6 +101,7 @@ impl EventLoop {
                 if is_bootstrap {
                     warn!(peer = ?peer_id, %error, "bootstrap node did not answer");
                 } else {
+                    let error = block::describe_dial_error(&error);
                     debug!(peer = ?peer_id, %error, "outgoing connection failed");
                 }
             }
