@@ -38,7 +38,10 @@ async fn a_network_of_micro_node_processes_answers_lookups_calls_and_broadcasts(
     assert_eq!(report.spam_delivered, 0, "{table}");
     assert!(report.memory_per_node_mib > 0.0, "{table}");
     assert!(
-        report.not_measured.iter().any(|n| n.starts_with("bytes_per_node_per_s")),
+        report
+            .not_measured
+            .iter()
+            .any(|n| n.starts_with("bytes_per_node_per_s")),
         "{table}"
     );
     assert!(report.passed(), "{table}");

@@ -77,10 +77,7 @@ mod tests {
     fn a_missing_binary_says_how_to_build_it() {
         let empty = tempfile::tempdir().expect("tempdir");
         let err = search(&[empty.path().to_owned()]).unwrap_err().to_string();
-        assert!(
-            err.contains("cargo build --release -p micro-cli"),
-            "{err}"
-        );
+        assert!(err.contains("cargo build --release -p micro-cli"), "{err}");
         assert!(err.contains(&empty.path().display().to_string()), "{err}");
         let err = locate(Some(&empty.path().join("nope"))).unwrap_err();
         assert!(matches!(err, BinaryError::NotAt(_)), "{err}");

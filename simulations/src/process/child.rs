@@ -196,9 +196,16 @@ impl ChildNode {
         if !crash && let Err(e) = terminate(self.pid) {
             warn!(pid = self.pid, error = %e, "cannot send SIGTERM; killing");
         }
-        if crash || tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await.is_err() {
+        if crash
+            || tokio::time::timeout(STOP_TIMEOUT, self.child.wait())
+                .await
+                .is_err()
+        {
             if !crash {
-                warn!(pid = self.pid, "no clean exit within {STOP_TIMEOUT:?}; killing");
+                warn!(
+                    pid = self.pid,
+                    "no clean exit within {STOP_TIMEOUT:?}; killing"
+                );
             }
             let _ = self.child.kill().await;
         }

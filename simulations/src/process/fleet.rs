@@ -109,7 +109,10 @@ impl Fleet {
 
     /// Takes every process out.
     pub fn take_all(&mut self) -> Vec<ChildNode> {
-        self.slots.iter_mut().filter_map(|s| s.node.take()).collect()
+        self.slots
+            .iter_mut()
+            .filter_map(|s| s.node.take())
+            .collect()
     }
 
     /// Slot `index`'s node, if alive.

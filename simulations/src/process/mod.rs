@@ -88,13 +88,7 @@ pub async fn run(mut scenario: Scenario, options: &ProcessOptions) -> Result<Rep
         .await
         .map_err(|e| ProcessError::Backends(e.to_string()))?;
     let (stop_tx, stop) = watch::channel(false);
-    let shared = Arc::new(Shared::new(
-        scenario.clone(),
-        binary,
-        fleet,
-        backends,
-        stop,
-    ));
+    let shared = Arc::new(Shared::new(scenario.clone(), binary, fleet, backends, stop));
     let mut consumers = JoinSet::new();
     if let Err(e) = start_all(&shared, &mut rng, &mut consumers).await {
         stop_all(&shared, true).await;
@@ -180,7 +174,10 @@ async fn start_all(
                     tokio::time::sleep_until(started + Duration::from_secs_f64(k as f64 / pace))
                         .await;
                 }
-                shared.start(index, bootstrap).await.map(|node| (index, node))
+                shared
+                    .start(index, bootstrap)
+                    .await
+                    .map(|node| (index, node))
             },
         ))
         .buffer_unordered(START_CONCURRENCY);

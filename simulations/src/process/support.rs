@@ -6,9 +6,9 @@
 use crate::scenario::{Adversary, Fault, LinkSpec, LoadKind, Scenario, TopicKind, Transport};
 
 /// Most nodes process mode starts. Each node is a whole `micro-node` process (its own tokio
-/// runtime, sled database and about 20 MiB resident, measured in docs/SIMULATIONS.md); past a
-/// few dozen on a small machine the run measures the scheduler, not the network, and the
-/// in-process mode already covers large networks.
+/// runtime and sled database, ~60 MiB resident in a debug build, see docs/SIMULATIONS.md);
+/// past a few dozen on a small machine the run measures the scheduler, not the network, and
+/// the in-process mode already covers large networks.
 pub const MAX_PROCESS_NODES: usize = 64;
 
 /// Why process mode refuses a scenario.
@@ -53,7 +53,7 @@ impl Unsupported {
 fn too_many(nodes: usize, max: usize) -> String {
     format!(
         "{nodes} nodes as OS processes is more than {max}: each is a whole micro-node process \
-         (own runtime, database, ~20 MiB); use the in-process mode for large networks"
+         (own runtime, database, ~60 MiB); use the in-process mode for large networks"
     )
 }
 
@@ -256,7 +256,10 @@ rate_per_min = 0.2
                 "[[topics]]\nname = \"log\"\nkind = \"events\"\n",
                 "topics[1].kind",
             ),
-            ("[expect]\nledger_converged = true\n", "expect.ledger_converged"),
+            (
+                "[expect]\nledger_converged = true\n",
+                "expect.ledger_converged",
+            ),
         ];
         for (toml, field) in extra {
             let (line, got, reason) = refused(&format!("{BASE}\n{toml}"));
@@ -267,7 +270,9 @@ rate_per_min = 0.2
 
     #[test]
     fn wrong_answers_need_no_inside_access() {
-        let text = format!("{BASE}\n[[adversaries]]\nkind = \"wrong-answers\"\ncount = 1\nservice = \"echo\"\n");
+        let text = format!(
+            "{BASE}\n[[adversaries]]\nkind = \"wrong-answers\"\ncount = 1\nservice = \"echo\"\n"
+        );
         assert!(Scenario::parse(&text, Path::new("p.toml")).is_ok());
     }
 

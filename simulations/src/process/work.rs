@@ -135,7 +135,9 @@ fn received(shared: &Shared, h: &Handle, topic: &str, body: &str) {
 /// there.
 pub async fn warm_up(shared: &Arc<Shared>, bound: Duration) -> bool {
     let started = Instant::now();
-    let warm = tokio::time::timeout(bound, wait_until_warm(shared)).await.is_ok();
+    let warm = tokio::time::timeout(bound, wait_until_warm(shared))
+        .await
+        .is_ok();
     if warm {
         info!(after = ?started.elapsed(), "network warm");
     } else {
