@@ -3,6 +3,7 @@
 //! ```text
 //! micro-simulations run scenarios/churn.toml [--nodes N] [--seed S] [--json out.json]
 //! micro-simulations sweep scenarios/lookup.toml --nodes 50,100,200 [--plot out.svg]
+//! micro-simulations run scenarios/processes.toml [--processes] [--micro-node PATH]
 //! ```
 
 use std::path::PathBuf;
@@ -10,7 +11,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use micro_simulations::scenario::Transport;
+use micro_simulations::process::ProcessOptions;
+use micro_simulations::scenario::{Mode, Transport};
 use micro_simulations::{Scenario, run, sweep};
 
 fn parse_transport(s: &str) -> Result<Transport, String> {
@@ -40,6 +42,10 @@ struct Overrides {
     /// Most connections each peer keeps, instead of the file's.
     #[arg(long)]
     peer_connections: Option<u32>,
+    /// Run every node as a `micro-node` OS process (`[network] mode = "processes"`),
+    /// whatever the file says. Small networks only; refuses what needs in-process nodes.
+    #[arg(long)]
+    processes: bool,
 }
 
 impl Overrides {
@@ -52,6 +58,9 @@ impl Overrides {
         }
         if self.peer_connections.is_some() {
             s.network.peer_connections = self.peer_connections;
+        }
+        if self.processes {
+            s.network.mode = Mode::Processes;
         }
     }
 }
@@ -71,6 +80,9 @@ enum Command {
         /// Where to write the JSON report (default: `<name>-<nodes>.json` here).
         #[arg(long)]
         json: Option<PathBuf>,
+        /// The `micro-node` binary process mode runs (default: next to this executable).
+        #[arg(long, value_name = "PATH")]
+        micro_node: Option<PathBuf>,
     },
     /// Runs one scenario at several sizes; prints a row per size, writes the JSON reports
     /// and, with `--plot`, an SVG of each metric against the size.
@@ -127,6 +139,7 @@ async fn main_async(cli: Cli) -> Result<bool> {
             nodes,
             overrides,
             json,
+            micro_node,
         } => {
             let mut s = Scenario::load(&scenario)?;
             if let Some(n) = nodes {
@@ -136,7 +149,18 @@ async fn main_async(cli: Cli) -> Result<bool> {
             if let Err((field, reason)) = s.validate() {
                 anyhow::bail!("{}: {field}: {reason}", scenario.display());
             }
-            let report = run(s.clone()).await?;
+            if micro_node.is_some() && s.network.mode != Mode::Processes {
+                anyhow::bail!(
+                    "--micro-node applies to process mode: add --processes or set \
+                     [network] mode = \"processes\""
+                );
+            }
+            let report = if s.network.mode == Mode::Processes {
+                let options = ProcessOptions { binary: micro_node };
+                micro_simulations::process::run(s.clone(), &options).await?
+            } else {
+                run(s.clone()).await?
+            };
             print!("{}", report.table());
             let path = json
                 .unwrap_or_else(|| PathBuf::from(format!("{}-{}.json", s.name, s.network.nodes)));

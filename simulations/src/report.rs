@@ -19,6 +19,9 @@ pub struct Report {
     pub supers: usize,
     /// The transport (`tcp (loopback)` or `memory`).
     pub transport: String,
+    /// Where the nodes ran (`in-process` or `os processes`).
+    #[serde(default)]
+    pub mode: String,
     /// The seed.
     pub seed: u64,
     /// Length of the timeline, in seconds.
@@ -62,7 +65,8 @@ pub struct Report {
     /// The ledger, if the scenario has one.
     pub ledger: Option<LedgerReport>,
     /// Growth of the process's resident memory from before the first node started to the
-    /// end of the timeline, divided by the nodes, in MiB.
+    /// end of the timeline, divided by the nodes, in MiB. In process mode: the mean resident
+    /// memory (`VmRSS`) of the live node processes at the end.
     pub memory_per_node_mib: f64,
     /// Bytes sent per node per second over the timeline, if the transport counted them.
     pub bytes_per_node_per_s: Option<f64>,
@@ -70,6 +74,10 @@ pub struct Report {
     /// `micro_overlay::LocalInfo::messages_received`), of the nodes alive at the end.
     #[serde(default)]
     pub messages_per_node_per_s: Option<f64>,
+    /// Metrics this run could not observe, each `metric: why` (process mode lists what its
+    /// nodes do not expose or what their timers put beyond the run's end).
+    #[serde(default)]
+    pub not_measured: Vec<String>,
     /// The `[expect]` checks.
     pub checks: Vec<Check>,
 }
@@ -229,8 +237,17 @@ impl Report {
         row(
             "scenario",
             format!(
-                "{} ({} nodes, {} super, {}, seed {})",
-                self.scenario, self.nodes, self.supers, self.transport, self.seed
+                "{} ({} nodes, {} super, {}, {}, seed {})",
+                self.scenario,
+                self.nodes,
+                self.supers,
+                self.transport,
+                if self.mode.is_empty() {
+                    "in-process"
+                } else {
+                    &self.mode
+                },
+                self.seed
             ),
         );
         row(
@@ -341,6 +358,9 @@ impl Report {
         }
         if let Some(m) = self.messages_per_node_per_s {
             row("messages", format!("{m:.1}/s received per node"));
+        }
+        for note in &self.not_measured {
+            row("not measured", note.clone());
         }
         for c in &self.checks {
             row(

@@ -153,7 +153,13 @@ pub fn task_rng(seed: u64, task: &str) -> StdRng {
 }
 
 /// Runs `scenario` and returns what it measured (with its `[expect]` checked).
+/// With `network.mode = "processes"`, plays it with `micro-node` child processes instead
+/// ([`crate::process::run`], the binary found next to this executable).
 pub async fn run(scenario: Scenario) -> Result<Report> {
+    if scenario.network.mode == crate::scenario::Mode::Processes {
+        let options = crate::process::ProcessOptions::default();
+        return Ok(crate::process::run(scenario, &options).await?);
+    }
     budget::check(&scenario)?;
     let wall = Instant::now();
     let root = tempfile::Builder::new()
@@ -246,6 +252,20 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     let retired = shared.cluster().take_all();
     futures::future::join_all(retired.into_iter().map(|r| r.stop(false))).await;
     Ok(report)
+}
+
+/// The slots [`run`] plans for `scenario` (the same seeded choices), with no node started:
+/// process mode fills the same slots with child processes.
+pub(crate) fn plan_slots(scenario: &Scenario, rng: &mut StdRng) -> Cluster {
+    let template = NodeTemplate {
+        transport: scenario.network.transport,
+        root: std::path::PathBuf::new(),
+        genesis: None,
+        nodes: scenario.network.nodes,
+        link: scenario.network.link.profile(),
+        peer_connections: scenario.network.peer_connections,
+    };
+    plan(scenario, template, rng)
 }
 
 /// The slots: super nodes, adversaries, honest peers; who serves and subscribes what.
@@ -837,6 +857,7 @@ async fn measure(shared: &Arc<Shared>) -> Report {
             nodes: s.network.nodes,
             supers: s.network.supers,
             transport: s.network.transport.to_string(),
+            mode: s.network.mode.to_string(),
             seed: s.seed,
             duration_s: s.duration_s,
             join_ms: crate::metrics::Summary::of(&joins),

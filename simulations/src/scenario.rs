@@ -111,6 +111,27 @@ impl fmt::Display for Transport {
     }
 }
 
+/// Where the nodes run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Every node is a `RunningNode` inside this process (any size the machine holds).
+    #[default]
+    InProcess,
+    /// Every node is a `micro-node` child process, driven through its control API (small
+    /// networks only; see [`crate::process`] for what it refuses).
+    Processes,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::InProcess => "in-process",
+            Mode::Processes => "os processes",
+        })
+    }
+}
+
 /// Whom peers bootstrap from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -137,6 +158,9 @@ pub struct Network {
     /// Transport between the nodes.
     #[serde(default)]
     pub transport: Transport,
+    /// Where the nodes run: `in-process` (default) or `processes`.
+    #[serde(default)]
+    pub mode: Mode,
     /// Peers started per second (0: as fast as they start).
     #[serde(default)]
     pub join_rate_per_s: f64,
@@ -743,6 +767,11 @@ impl Scenario {
                 }
                 _ => {}
             }
+        }
+        if n.mode == Mode::Processes
+            && let Err(refused) = crate::process::support::check(self)
+        {
+            return err(&refused.field(), refused.reason());
         }
         let e = &self.expect;
         for (field, value) in [

@@ -85,3 +85,34 @@ fn a_sweep_runs_each_size_in_its_own_process_and_reports_them_all() {
         assert!(run["join_ms"]["count"].as_u64().unwrap() > 0, "{run}");
     }
 }
+
+#[test]
+fn process_mode_refuses_what_needs_in_process_nodes_before_starting_any() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mem.toml");
+    std::fs::write(
+        &path,
+        "name = \"mem\"\nduration_s = 5\n\n[network]\nnodes = 6\ntransport = \"memory\"\n",
+    )
+    .unwrap();
+    let out = sim(&["run", path.to_str().unwrap(), "--processes"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("network.transport: the in-memory transport exists only inside one process"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_micro_node_binary_is_named() {
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/processes.toml");
+    let out = sim(&["run", scenario, "--micro-node", "/nonexistent/micro-node"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--micro-node /nonexistent/micro-node: no such executable file"),
+        "{stderr}"
+    );
+}
