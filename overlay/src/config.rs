@@ -104,7 +104,7 @@ impl Default for OverlayConfig {
             kad_mode: KadMode::Auto,
             limits: ConnectionLimitsConfig::default(),
             peer_exchange: PeerExchangeConfig::default(),
-            discovery_interval: Duration::from_secs(60),
+            discovery_interval: Duration::from_secs(300),
             backbone_interval: Duration::from_secs(30),
             bootstrap_backoff_min: Duration::from_secs(1),
             bootstrap_backoff_max: Duration::from_secs(60),

@@ -82,7 +82,7 @@ impl NodeTemplate {
     /// The configuration of one node. Timers a scenario observes (heartbeats, record
     /// expiry, reputation rounds) are set for a run that lasts tens of seconds, then slowed
     /// as the network grows so that the whole network's background work fits the machine
-    /// ([`background_slowdown`], [`flood_slowdown`]). Kademlia keeps its real 60 s refresh:
+    /// ([`background_slowdown`], [`flood_slowdown`]). Kademlia keeps its real 5 min refresh:
     /// joining already bootstraps.
     pub fn config(
         &self,
