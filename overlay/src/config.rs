@@ -341,7 +341,26 @@ mod tests {
         assert!(config.limits.max_established > ConnectionLimitsConfig::default().max_established);
     }
 
+    #[test]
+    fn trimming_leaves_half_the_cap_free() {
+        let peer = ConnectionLimitsConfig::default();
+        assert_eq!(
+            (peer.max_established, peer.trim_above, peer.trim_to),
+            (128, 64, 48)
+        );
+        let sup = ConnectionLimitsConfig::super_node();
+        assert_eq!((sup.trim_above, sup.trim_to), (1024, 768));
+    }
+
     proptest! {
+        #[test]
+        fn trim_watermarks_stay_ordered_and_positive(max in any::<u32>()) {
+            let limits = ConnectionLimitsConfig::with_max_established(max);
+            prop_assert!(limits.trim_to >= 1);
+            prop_assert!(limits.trim_to <= limits.trim_above);
+            prop_assert!(limits.trim_above <= limits.max_established);
+        }
+
         #[test]
         fn bootstrap_addr_parsing_never_panics(input in ".{0,200}") {
             let _ = input.parse::<BootstrapAddr>();

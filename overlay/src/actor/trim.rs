@@ -42,6 +42,8 @@ pub(super) struct Candidate {
     pub in_flight: u32,
     /// Whether it is in one of this node's gossip meshes.
     pub in_mesh: bool,
+    /// Whether a mesh would fall below its target degree without it.
+    pub needed_in_mesh: bool,
     /// Whether it is a super node.
     pub is_super: bool,
 }
@@ -49,7 +51,10 @@ pub(super) struct Candidate {
 impl Candidate {
     fn protected(&self, now: Instant, grace: Duration) -> bool {
         let recent = |t: Instant| now.saturating_duration_since(t) < grace;
-        self.in_flight > 0 || recent(self.opened) || self.last_used.is_some_and(recent)
+        self.in_flight > 0
+            || self.needed_in_mesh
+            || recent(self.opened)
+            || self.last_used.is_some_and(recent)
     }
 
     /// When it last did anything: its last request, or its connection.
@@ -143,16 +148,21 @@ impl EventLoop {
         if open <= limits.trim_above as usize {
             return;
         }
-        let mesh: HashSet<PeerId> = self
-            .swarm
-            .behaviour()
-            .gossipsub
-            .all_mesh_peers()
-            .copied()
-            .collect();
-        let candidates = candidates(&self.connections, &self.usage, &self.trimming, &mesh, |p| {
-            self.book.get(p).and_then(|n| n.role) == Some(Role::Super)
-        });
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let mesh: HashSet<PeerId> = gossipsub.all_mesh_peers().copied().collect();
+        let needed = needed_in_mesh(
+            gossipsub
+                .topics()
+                .map(|topic| gossipsub.mesh_peers(topic).copied().collect()),
+            |peer| self.usage.get(peer).map(|u| u.last_used),
+        );
+        let candidates = candidates(
+            &self.connections,
+            &self.usage,
+            &self.trimming,
+            (&mesh, &needed),
+            |p| self.book.get(p).and_then(|n| n.role) == Some(Role::Super),
+        );
         // A peer keeps one super node, its way back into the network; a super keeps the
         // whole backbone, which it would otherwise redial at its next upkeep.
         let keep_supers = match self.config.role {
@@ -184,12 +194,34 @@ impl EventLoop {
     }
 }
 
+/// Gossipsub's target mesh degree (`mesh_n`, its default, which the overlay keeps).
+const MESH_DEGREE: usize = 6;
+
+/// The mesh peers no topic can spare: every peer of a mesh at or below [`MESH_DEGREE`], and
+/// the [`MESH_DEGREE`] most recently used of a larger one. Trimming them would leave the
+/// mesh short until gossipsub's next heartbeat grafts a replacement, and with every
+/// connection in some mesh a node would keep cutting its own broadcast paths.
+fn needed_in_mesh(
+    meshes: impl Iterator<Item = Vec<PeerId>>,
+    last_used: impl Fn(&PeerId) -> Option<Instant>,
+) -> HashSet<PeerId> {
+    let mut needed = HashSet::new();
+    for mut peers in meshes {
+        if peers.len() > MESH_DEGREE {
+            peers.sort_by_key(|p| std::cmp::Reverse(last_used(p)));
+            peers.truncate(MESH_DEGREE);
+        }
+        needed.extend(peers);
+    }
+    needed
+}
+
 /// One [`Candidate`] per connected peer that is not being disconnected already.
 fn candidates(
     connections: &HashMap<PeerId, Vec<super::Conn>>,
     usage: &HashMap<PeerId, Usage>,
     trimming: &HashSet<PeerId>,
-    mesh: &HashSet<PeerId>,
+    (mesh, needed): (&HashSet<PeerId>, &HashSet<PeerId>),
     is_super: impl Fn(&PeerId) -> bool,
 ) -> Vec<Candidate> {
     connections
@@ -205,6 +237,7 @@ fn candidates(
                 last_used: usage.map(|u| u.last_used),
                 in_flight: usage.map_or(0, |u| u.in_flight),
                 in_mesh: mesh.contains(peer),
+                needed_in_mesh: needed.contains(peer),
                 is_super: is_super(peer),
             })
         })
@@ -225,6 +258,7 @@ mod tests {
             last_used: Some(now - Duration::from_secs(idle_s)),
             in_flight: 0,
             in_mesh: false,
+            needed_in_mesh: false,
             is_super: false,
         }
     }
@@ -264,6 +298,36 @@ mod tests {
         let idle = candidate(now, 100);
         let chosen = victims(vec![new, busy, recent, idle.clone()], 4, 0, now, GRACE, 1);
         assert_eq!(chosen, vec![idle.peer]);
+    }
+
+    #[test]
+    fn a_mesh_peer_its_mesh_cannot_spare_is_protected() {
+        let now = Instant::now();
+        let mut needed = candidate(now, 900);
+        needed.in_mesh = true;
+        needed.needed_in_mesh = true;
+        let idle = candidate(now, 100);
+        let chosen = victims(vec![needed, idle.clone()], 2, 0, now, GRACE, 1);
+        assert_eq!(chosen, vec![idle.peer]);
+    }
+
+    #[test]
+    fn small_meshes_are_needed_whole_and_large_ones_keep_their_most_recently_used() {
+        let now = Instant::now();
+        let small: Vec<PeerId> = (0..MESH_DEGREE).map(|_| PeerId::random()).collect();
+        let large: Vec<PeerId> = (0..MESH_DEGREE + 3).map(|_| PeerId::random()).collect();
+        // The large mesh's first three peers were used longest ago.
+        let age: HashMap<PeerId, Instant> = large
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (*p, now - Duration::from_secs(100 - i as u64)))
+            .collect();
+        let needed = needed_in_mesh([small.clone(), large.clone()].into_iter(), |p| {
+            age.get(p).copied()
+        });
+        assert!(small.iter().all(|p| needed.contains(p)));
+        assert!(large[..3].iter().all(|p| !needed.contains(p)));
+        assert!(large[3..].iter().all(|p| needed.contains(p)));
     }
 
     #[test]
