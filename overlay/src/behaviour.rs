@@ -68,6 +68,7 @@ impl Behaviour {
         let limits = connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
                 .with_max_established(Some(config.limits.max_established))
+                .with_max_established_incoming(Some(config.limits.max_established_incoming))
                 .with_max_established_per_peer(Some(config.limits.max_established_per_peer))
                 .with_max_pending_incoming(Some(config.limits.max_pending_incoming))
                 .with_max_pending_outgoing(Some(config.limits.max_pending_outgoing)),

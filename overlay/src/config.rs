@@ -158,6 +158,9 @@ impl OverlayConfig {
 pub struct ConnectionLimitsConfig {
     /// Most established connections in total.
     pub max_established: u32,
+    /// Most established connections the node did not dial. Below `max_established`, so a
+    /// node that others' lookups fill up can still dial out (a call to a provider).
+    pub max_established_incoming: u32,
     /// Above this many established connections the node trims.
     pub trim_above: u32,
     /// How many established connections trimming leaves.
@@ -202,7 +205,9 @@ impl ConnectionLimitsConfig {
 
     /// Peer limits with a cap of `max` connections, trimming from half of it down to three
     /// eighths. Half the cap stays free: one Kademlia lookup alone opens a dozen or more
-    /// connections within a second, and each is protected for `trim_grace`.
+    /// connections within a second, and each is protected for `trim_grace`. Connections
+    /// others opened may fill three quarters of the cap; the last quarter is for the node's
+    /// own dials.
     pub fn with_max_established(max: u32) -> Self {
         let max = max.max(1);
         let part = |num: u64| {
@@ -212,6 +217,7 @@ impl ConnectionLimitsConfig {
         };
         Self {
             max_established: max,
+            max_established_incoming: part(6),
             trim_above: part(4),
             trim_to: part(3),
             trim_grace: DEFAULT_TRIM_GRACE,
@@ -359,6 +365,8 @@ mod tests {
             prop_assert!(limits.trim_to >= 1);
             prop_assert!(limits.trim_to <= limits.trim_above);
             prop_assert!(limits.trim_above <= limits.max_established);
+            prop_assert!(limits.trim_above <= limits.max_established_incoming);
+            prop_assert!(limits.max_established_incoming <= limits.max_established);
         }
 
         #[test]

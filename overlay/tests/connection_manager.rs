@@ -58,8 +58,10 @@ fn serve(hub: &mut Node) -> mpsc::Receiver<RpcResponder> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_node_trims_idle_connections_keeps_busy_ones_and_lets_a_new_caller_in() -> TestResult
 {
-    // Room for four connections; above three the hub trims down to two.
+    // Room for four connections, all of which others may open; above three the hub trims
+    // down to two.
     let limits = ConnectionLimitsConfig {
+        max_established_incoming: 4,
         trim_above: 3,
         trim_to: 2,
         trim_grace: Duration::from_millis(300),
@@ -179,5 +181,68 @@ async fn below_the_watermark_nothing_is_trimmed() -> TestResult {
         node.stop().await;
     }
     hub.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_full_of_incoming_connections_can_still_dial_out() -> TestResult {
+    // Room for four connections, two of them opened by others; no trimming.
+    let limits = ConnectionLimitsConfig {
+        max_established_incoming: 2,
+        trim_above: 4,
+        trim_to: 4,
+        ..ConnectionLimitsConfig::with_max_established(4)
+    };
+    let mut hub = start(limits).await?;
+    let _held = serve(&mut hub);
+    let hub_id = hub.id();
+    let mut hub_events = hub.overlay.subscribe();
+    let mut spokes = Vec::new();
+    for _ in 0..2 {
+        let spoke = start(ConnectionLimitsConfig::default()).await?;
+        spoke.overlay.dial(hub.addr.clone()).await?;
+        let id = spoke.id();
+        next_event(
+            &mut hub_events,
+            PATIENCE,
+            |e| matches!(e, OverlayEvent::PeerConnected { peer, .. } if *peer == id),
+        )
+        .await?;
+        spokes.push(spoke);
+    }
+
+    // A third caller is turned away: incoming connections are full.
+    let refused = start(ConnectionLimitsConfig::default()).await?;
+    let call = refused
+        .overlay
+        .rpc(
+            hub_id,
+            vec![hub.addr.clone()],
+            echo_request(b"room?"),
+            PATIENCE,
+        )
+        .await;
+    assert!(
+        call.is_err(),
+        "an incoming connection beyond the limit: {call:?}"
+    );
+
+    // The hub itself still dials out and calls.
+    let mut target = start(ConnectionLimitsConfig::default()).await?;
+    let _echo = common::serve_echo(&mut target);
+    let answer = hub
+        .overlay
+        .rpc(
+            target.id(),
+            vec![target.addr.clone()],
+            echo_request(b"outbound"),
+            PATIENCE,
+        )
+        .await?;
+    assert_eq!(answer.body, b"outbound");
+
+    for node in spokes.into_iter().chain([refused, target, hub]) {
+        node.stop().await;
+    }
     Ok(())
 }
