@@ -11,7 +11,7 @@ use common::{Node, PATIENCE, TestResult, connected_to, echo_request, next_event,
 use micro_overlay::config::ConnectionLimitsConfig;
 use micro_overlay::rpc_proto::RpcResponse;
 use micro_overlay::{Inbound, KadMode, OverlayConfig, OverlayEvent, RpcResponder};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::timeout;
 
 /// Body of the call the hub holds unanswered until the test releases it.
@@ -55,6 +55,28 @@ fn serve(hub: &mut Node) -> mpsc::Receiver<RpcResponder> {
     held
 }
 
+/// Starts `count` nodes that each dial `hub`, waiting until the hub sees each one.
+async fn connect_spokes(
+    hub: &Node,
+    hub_events: &mut broadcast::Receiver<OverlayEvent>,
+    count: u32,
+) -> TestResult<Vec<Node>> {
+    let mut spokes = Vec::new();
+    for _ in 0..count {
+        let spoke = start(ConnectionLimitsConfig::default()).await?;
+        spoke.overlay.dial(hub.addr.clone()).await?;
+        let id = spoke.id();
+        next_event(
+            hub_events,
+            PATIENCE,
+            |e| matches!(e, OverlayEvent::PeerConnected { peer, .. } if *peer == id),
+        )
+        .await?;
+        spokes.push(spoke);
+    }
+    Ok(spokes)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_node_trims_idle_connections_keeps_busy_ones_and_lets_a_new_caller_in() -> TestResult
 {
@@ -72,19 +94,7 @@ async fn a_full_node_trims_idle_connections_keeps_busy_ones_and_lets_a_new_calle
     let mut hub_events = hub.overlay.subscribe();
     let hub_id = hub.id();
 
-    let mut spokes = Vec::new();
-    for _ in 0..4 {
-        let spoke = start(ConnectionLimitsConfig::default()).await?;
-        spoke.overlay.dial(hub.addr.clone()).await?;
-        let id = spoke.id();
-        next_event(
-            &mut hub_events,
-            PATIENCE,
-            |e| matches!(e, OverlayEvent::PeerConnected { peer, .. } if *peer == id),
-        )
-        .await?;
-        spokes.push(spoke);
-    }
+    let spokes = connect_spokes(&hub, &mut hub_events, 4).await?;
 
     // The first spoke's call stays in flight while the hub trims.
     let busy = spokes[0].overlay.clone();
@@ -156,20 +166,8 @@ async fn below_the_watermark_nothing_is_trimmed() -> TestResult {
     };
     let hub = start(limits).await?;
     let mut hub_events = hub.overlay.subscribe();
-    let mut spokes = Vec::new();
     // As many connections as the watermark allows.
-    for _ in 0..limits.trim_above {
-        let spoke = start(ConnectionLimitsConfig::default()).await?;
-        spoke.overlay.dial(hub.addr.clone()).await?;
-        let id = spoke.id();
-        next_event(
-            &mut hub_events,
-            PATIENCE,
-            |e| matches!(e, OverlayEvent::PeerConnected { peer, .. } if *peer == id),
-        )
-        .await?;
-        spokes.push(spoke);
-    }
+    let spokes = connect_spokes(&hub, &mut hub_events, limits.trim_above).await?;
     // Several maintenance ticks past the grace period: no disconnection.
     let quiet = next_event(&mut hub_events, Duration::from_millis(2_500), |e| {
         matches!(e, OverlayEvent::PeerDisconnected { .. })
@@ -197,19 +195,7 @@ async fn a_node_full_of_incoming_connections_can_still_dial_out() -> TestResult 
     let _held = serve(&mut hub);
     let hub_id = hub.id();
     let mut hub_events = hub.overlay.subscribe();
-    let mut spokes = Vec::new();
-    for _ in 0..2 {
-        let spoke = start(ConnectionLimitsConfig::default()).await?;
-        spoke.overlay.dial(hub.addr.clone()).await?;
-        let id = spoke.id();
-        next_event(
-            &mut hub_events,
-            PATIENCE,
-            |e| matches!(e, OverlayEvent::PeerConnected { peer, .. } if *peer == id),
-        )
-        .await?;
-        spokes.push(spoke);
-    }
+    let spokes = connect_spokes(&hub, &mut hub_events, 2).await?;
 
     // A third caller is turned away: incoming connections are full.
     let refused = start(ConnectionLimitsConfig::default()).await?;
