@@ -207,7 +207,60 @@ pub async fn drive(shared: Arc<Shared>, index: usize, load: Load) {
     if !shared.until(load.start_s).await {
         return;
     }
-    let end = load.end_s.unwrap_or(shared.scenario.duration_s);
+    let end_ms = load.end_s.unwrap_or(shared.scenario.duration_s) * 1e3;
+    let in_window = || !shared.stopped() && shared.now_ms() < end_ms;
+    let overloaded = || count_attempt(&shared.rec, load.kind);
+    pace(
+        &load,
+        MAX_IN_FLIGHT,
+        in_window,
+        overloaded,
+        |counter, inflight| {
+            let Some(h) = shared.pick(&mut rng, |s| s.honest()) else {
+                return;
+            };
+            let shared = shared.clone();
+            match load.kind {
+                LoadKind::Lookup => {
+                    let service = load.service.clone().unwrap_or_default();
+                    inflight.spawn(async move { lookup(&shared, &h, &service).await });
+                }
+                LoadKind::Call => {
+                    let service = load.service.clone().unwrap_or_default();
+                    let nonce: u64 = rng.random();
+                    inflight.spawn(async move { call(&shared, &h, &service, nonce).await });
+                }
+                LoadKind::Publish => {
+                    let topic = load.topic.clone().unwrap_or_default();
+                    let id = format!("{topic}/{index}/{counter}");
+                    inflight.spawn(async move { publish(&shared, &h, &topic, id).await });
+                }
+                LoadKind::Transfer => {
+                    let Some(transfer) = shared.wallets.as_ref().and_then(|w| {
+                        let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
+                        w.random_transfer(&mut rng)
+                    }) else {
+                        return;
+                    };
+                    inflight.spawn(async move { transfer_one(&shared, &h, transfer).await });
+                }
+            }
+        },
+    )
+    .await;
+}
+
+/// Paces one load, in either mode: `start` runs `load.rate_per_s` times a second (with
+/// the tick's number) while `in_window` holds and fewer than `max_in_flight` operations
+/// are in flight; a tick beyond that bound calls `overloaded` instead (an attempt that never
+/// ran). Returns when the window closed and every started operation ended.
+pub(crate) async fn pace(
+    load: &Load,
+    max_in_flight: usize,
+    in_window: impl Fn() -> bool,
+    mut overloaded: impl FnMut(),
+    mut start: impl FnMut(u64, &mut JoinSet<()>),
+) {
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / load.rate_per_s));
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut inflight = JoinSet::new();
@@ -217,49 +270,22 @@ pub async fn drive(shared: Arc<Shared>, index: usize, load: Load) {
             _ = tick.tick() => {}
             Some(_) = inflight.join_next(), if !inflight.is_empty() => continue,
         }
-        if shared.stopped() || shared.now_ms() >= end * 1e3 {
+        if !in_window() {
             break;
         }
         counter += 1;
-        if inflight.len() >= MAX_IN_FLIGHT {
-            count_attempt(&shared, load.kind);
+        if inflight.len() >= max_in_flight {
+            overloaded();
             continue;
         }
-        let Some(h) = shared.pick(&mut rng, |s| s.honest()) else {
-            continue;
-        };
-        let shared = shared.clone();
-        match load.kind {
-            LoadKind::Lookup => {
-                let service = load.service.clone().unwrap_or_default();
-                inflight.spawn(async move { lookup(&shared, &h, &service).await });
-            }
-            LoadKind::Call => {
-                let service = load.service.clone().unwrap_or_default();
-                let nonce: u64 = rng.random();
-                inflight.spawn(async move { call(&shared, &h, &service, nonce).await });
-            }
-            LoadKind::Publish => {
-                let topic = load.topic.clone().unwrap_or_default();
-                let id = format!("{topic}/{index}/{counter}");
-                inflight.spawn(async move { publish(&shared, &h, &topic, id).await });
-            }
-            LoadKind::Transfer => {
-                let Some(transfer) = shared.wallets.as_ref().and_then(|w| {
-                    let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
-                    w.random_transfer(&mut rng)
-                }) else {
-                    continue;
-                };
-                inflight.spawn(async move { transfer_one(&shared, &h, transfer).await });
-            }
-        }
+        start(counter, &mut inflight);
     }
     while inflight.join_next().await.is_some() {}
 }
 
-fn count_attempt(shared: &Shared, kind: LoadKind) {
-    shared.rec.with(|o| match kind {
+/// Counts a lookup or call attempt (other kinds count their own way).
+pub(crate) fn count_attempt(rec: &crate::record::Recorder, kind: LoadKind) {
+    rec.with(|o| match kind {
         LoadKind::Lookup => o.lookup_attempts += 1,
         LoadKind::Call => o.call_attempts += 1,
         _ => {}
@@ -267,7 +293,7 @@ fn count_attempt(shared: &Shared, kind: LoadKind) {
 }
 
 async fn lookup(shared: &Shared, h: &Handles, service: &str) {
-    count_attempt(shared, LoadKind::Lookup);
+    count_attempt(&shared.rec, LoadKind::Lookup);
     let Ok(name) = service.parse::<ServiceName>() else {
         return;
     };
@@ -294,7 +320,7 @@ async fn lookup(shared: &Shared, h: &Handles, service: &str) {
 }
 
 async fn call(shared: &Shared, h: &Handles, service: &str, nonce: u64) {
-    count_attempt(shared, LoadKind::Call);
+    count_attempt(&shared.rec, LoadKind::Call);
     let Ok(name) = service.parse::<ServiceName>() else {
         return;
     };

@@ -8,13 +8,13 @@ use micro_node::api::{CallBody, PublishBody, StreamLine};
 use micro_node::registry::ServiceName;
 use rand::Rng;
 use tokio::task::JoinSet;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::control::Subscription;
 use super::fleet::{Handle, Shared};
 use crate::cluster::Duty;
-use crate::load::{ENDPOINT, spec};
+use crate::load::{ENDPOINT, count_attempt, pace, spec};
 use crate::run::{ended, task_rng};
 use crate::scenario::{Load, LoadKind};
 
@@ -214,62 +214,46 @@ pub async fn drive(shared: Arc<Shared>, index: usize, load: Load) {
     if !shared.until(load.start_s).await {
         return;
     }
-    let end = load.end_s.unwrap_or(shared.scenario.duration_s);
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / load.rate_per_s));
-    tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    let mut inflight = JoinSet::new();
-    let mut counter: u64 = 0;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            Some(_) = inflight.join_next(), if !inflight.is_empty() => continue,
-        }
-        if shared.stopped() || shared.now_ms() >= end * 1e3 {
-            break;
-        }
-        counter += 1;
-        if inflight.len() >= MAX_IN_FLIGHT {
-            count_attempt(&shared, load.kind);
-            continue;
-        }
-        let Some(h) = shared.pick(&mut rng, |s| s.honest()) else {
-            continue;
-        };
-        let shared = shared.clone();
-        match load.kind {
-            LoadKind::Lookup => {
-                let service = load.service.clone().unwrap_or_default();
-                inflight.spawn(async move { lookup(&shared, &h, &service).await });
+    let end_ms = load.end_s.unwrap_or(shared.scenario.duration_s) * 1e3;
+    let in_window = || !shared.stopped() && shared.now_ms() < end_ms;
+    let overloaded = || count_attempt(&shared.rec, load.kind);
+    pace(
+        &load,
+        MAX_IN_FLIGHT,
+        in_window,
+        overloaded,
+        |counter, inflight| {
+            let Some(h) = shared.pick(&mut rng, |s| s.honest()) else {
+                return;
+            };
+            let shared = shared.clone();
+            match load.kind {
+                LoadKind::Lookup => {
+                    let service = load.service.clone().unwrap_or_default();
+                    inflight.spawn(async move { lookup(&shared, &h, &service).await });
+                }
+                LoadKind::Call => {
+                    let service = load.service.clone().unwrap_or_default();
+                    let nonce: u64 = rng.random();
+                    inflight.spawn(async move { call(&shared, &h, &service, nonce).await });
+                }
+                LoadKind::Publish => {
+                    let topic = load.topic.clone().unwrap_or_default();
+                    let id = format!("{topic}/{index}/{counter}");
+                    inflight.spawn(async move { publish(&shared, &h, &topic, id).await });
+                }
+                // Refused up front (`support::check`).
+                LoadKind::Transfer => {}
             }
-            LoadKind::Call => {
-                let service = load.service.clone().unwrap_or_default();
-                let nonce: u64 = rng.random();
-                inflight.spawn(async move { call(&shared, &h, &service, nonce).await });
-            }
-            LoadKind::Publish => {
-                let topic = load.topic.clone().unwrap_or_default();
-                let id = format!("{topic}/{index}/{counter}");
-                inflight.spawn(async move { publish(&shared, &h, &topic, id).await });
-            }
-            // Refused up front (`support::check`).
-            LoadKind::Transfer => {}
-        }
-    }
-    while inflight.join_next().await.is_some() {}
-}
-
-fn count_attempt(shared: &Shared, kind: LoadKind) {
-    shared.rec.with(|o| match kind {
-        LoadKind::Lookup => o.lookup_attempts += 1,
-        LoadKind::Call => o.call_attempts += 1,
-        _ => {}
-    });
+        },
+    )
+    .await;
 }
 
 /// A lookup through the control API: the node's directory (`GET /v1/network/services`)
 /// lists a live provider of the service.
 async fn lookup(shared: &Shared, h: &Handle, service: &str) {
-    count_attempt(shared, LoadKind::Lookup);
+    count_attempt(&shared.rec, LoadKind::Lookup);
     let started = Instant::now();
     let found = tokio::time::timeout(OPERATION_TIMEOUT, h.control.network_services()).await;
     let ms = started.elapsed().as_secs_f64() * 1e3;
@@ -290,7 +274,7 @@ async fn lookup(shared: &Shared, h: &Handle, service: &str) {
 }
 
 async fn call(shared: &Shared, h: &Handle, service: &str, nonce: u64) {
-    count_attempt(shared, LoadKind::Call);
+    count_attempt(&shared.rec, LoadKind::Call);
     let body = format!("{{\"nonce\":{nonce}}}");
     let request = CallBody {
         service: service.to_owned(),
