@@ -16,7 +16,7 @@ use tokio::time::MissedTickBehavior;
 use tracing::{debug, info};
 
 use crate::cluster::{Duty, Handles};
-use crate::run::{Shared, ended, task_rng};
+use crate::run::{Shared, task_rng};
 use crate::scenario::{Adversary, TopicKind};
 
 /// Name prefix of the services forged records claim: no honest node serves one, so any
@@ -74,7 +74,7 @@ pub async fn act(shared: Arc<Shared>, index: usize, adversary: Adversary) {
         // Their nodes serve the wrong backend (see `load::activate`); nothing more to do.
         Adversary::WrongAnswers { .. } => {}
         Adversary::Equivocate { count, at_s } => {
-            if !shared.until(at_s).await {
+            if !shared.clock.until(at_s).await {
                 return;
             }
             let Some(wallets) = &shared.wallets else {
@@ -113,7 +113,7 @@ where
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = ended(shared.stop.clone()) => return,
+            _ = shared.clock.ended() => return,
         }
         n += 1;
         f(shared.clone(), n).await;

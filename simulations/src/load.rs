@@ -16,7 +16,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, warn};
 
 use crate::cluster::{Duty, Handles};
-use crate::run::{Shared, ended, task_rng};
+use crate::run::{Shared, task_rng};
 use crate::scenario::{Load, LoadKind, TopicKind, TopicSpec};
 
 /// The endpoint every simulated service has.
@@ -63,7 +63,7 @@ pub async fn activate(shared: &Arc<Shared>, h: &Handles, consumers: &mut JoinSet
                         loop {
                             let message = tokio::select! {
                                 m = messages.recv() => m,
-                                _ = ended(shared.stop.clone()) => {
+                                _ = shared.clock.ended() => {
                                     // Keep receiving through the settle phase.
                                     let until = Instant::now() + settle;
                                     drain(&shared, &h, &topic, &mut messages, until).await;
@@ -110,7 +110,7 @@ async fn consume_events(shared: Arc<Shared>, h: Handles, topic: String, name: To
     let settle = Duration::from_secs_f64(shared.scenario.settle_s + 5.0);
     let mut until: Option<Instant> = None;
     loop {
-        if until.is_none() && shared.stopped() {
+        if until.is_none() && shared.clock.stopped() {
             until = Some(Instant::now() + settle);
         }
         if until.is_some_and(|u| Instant::now() >= u) || !alive(&shared, &h) {
@@ -155,7 +155,7 @@ fn received(shared: &Shared, h: &Handles, topic: &str, body: &[u8]) {
         shared.rec.with(|o| o.spam_delivered += 1);
         return;
     };
-    let now = shared.now_ms();
+    let now = shared.clock.now_ms();
     shared.rec.with(|o| {
         let Some(sent) = o.sent.get(topic).and_then(|s| s.get(id)) else {
             o.spam_delivered += 1;
@@ -204,11 +204,11 @@ pub async fn topic_peers(h: &Handles, topic: &TopicSpec) -> usize {
 /// Runs load `index` at its rate over its window.
 pub async fn drive(shared: Arc<Shared>, index: usize, load: Load) {
     let mut rng = task_rng(shared.scenario.seed, &format!("load-{index}"));
-    if !shared.until(load.start_s).await {
+    if !shared.clock.until(load.start_s).await {
         return;
     }
     let end_ms = load.end_s.unwrap_or(shared.scenario.duration_s) * 1e3;
-    let in_window = || !shared.stopped() && shared.now_ms() < end_ms;
+    let in_window = || !shared.clock.stopped() && shared.clock.now_ms() < end_ms;
     let overloaded = || count_attempt(&shared.rec, load.kind);
     pace(
         &load,
@@ -360,7 +360,7 @@ async fn publish(shared: &Shared, h: &Handles, topic: &str, id: String) {
             .map(|i| (i, cluster.slots[i].generation))
             .collect()
     };
-    let at_ms = shared.now_ms();
+    let at_ms = shared.clock.now_ms();
     shared.rec.with(|o| {
         o.sent
             .entry(topic.to_owned())
@@ -394,7 +394,7 @@ async fn transfer_one(
     transfer: micro_node::ledger::micro_ledger::SignedTransfer,
 ) {
     let id = transfer.id();
-    let at = shared.now_ms();
+    let at = shared.clock.now_ms();
     let accepted = matches!(
         h.ledger.submit(transfer).await,
         Ok(Applied::Applied { .. } | Applied::Held { .. })
@@ -410,7 +410,7 @@ async fn transfer_one(
 /// Watches submitted transfers until they are final on the node they were submitted to.
 pub async fn watch_finality(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let settle_end = shared.settled();
+    let settle_end = shared.clock.settled();
     tokio::pin!(settle_end);
     loop {
         tokio::select! {
@@ -433,7 +433,7 @@ pub async fn watch_finality(shared: Arc<Shared>) {
                 continue;
             };
             if let Ok(Some(TransferStatus::Final)) = h.ledger.status(&id) {
-                let now = shared.now_ms();
+                let now = shared.clock.now_ms();
                 shared.rec.with(|o| {
                     o.finalized.insert(id);
                     o.final_ms.push(now - at);

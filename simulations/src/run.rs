@@ -39,18 +39,33 @@ pub struct Shared {
     pub cluster: Mutex<Cluster>,
     /// Observations.
     pub rec: Recorder,
-    /// When the timeline started (set by [`Shared::begin`]).
-    t0: Mutex<Instant>,
     /// The HTTP backends services answer from.
     pub backends: Backends,
     /// Ledger accounts, if any.
     pub wallets: Option<Mutex<Wallets>>,
     equivocators: Mutex<HashSet<micro_node::ledger::micro_ledger::Account>>,
-    /// Ends the timeline's tasks.
-    pub stop: watch::Receiver<bool>,
+    /// The timeline's clock and end.
+    pub clock: Timeline,
 }
 
-impl Shared {
+/// A run's clock and its end, shared by both modes: when the timeline started, the signal
+/// that ends it, and how long to settle after.
+pub struct Timeline {
+    t0: Mutex<Instant>,
+    stop: watch::Receiver<bool>,
+    settle: Duration,
+}
+
+impl Timeline {
+    /// A clock (started now, restarted by [`Timeline::begin`]) that `stop` ends.
+    pub fn new(stop: watch::Receiver<bool>, settle_s: f64) -> Timeline {
+        Timeline {
+            t0: Mutex::new(Instant::now()),
+            stop,
+            settle: Duration::from_secs_f64(settle_s),
+        }
+    }
+
     /// Starts the timeline's clock.
     pub fn begin(&self) {
         *self.t0.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
@@ -66,6 +81,35 @@ impl Shared {
         self.t0().elapsed().as_secs_f64() * 1e3
     }
 
+    /// Whether the timeline is over.
+    pub fn stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Resolves when the timeline is over.
+    pub async fn ended(&self) {
+        // The watch guard is not held across awaits.
+        let mut stop = self.stop.clone();
+        let _ = stop.wait_for(|s| *s).await.map(drop);
+    }
+
+    /// Resolves once the timeline ended and the settle time passed: when monitors stop.
+    pub async fn settled(&self) {
+        self.ended().await;
+        tokio::time::sleep(self.settle).await;
+    }
+
+    /// Sleeps until `at_s` seconds into the timeline; false if the timeline ended first.
+    pub async fn until(&self, at_s: f64) -> bool {
+        let at = self.t0() + Duration::from_secs_f64(at_s.max(0.0));
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => !self.stopped(),
+            _ = self.ended() => false,
+        }
+    }
+}
+
+impl Shared {
     /// The cluster, locked (never across an await).
     pub fn cluster(&self) -> std::sync::MutexGuard<'_, Cluster> {
         self.cluster.lock().unwrap_or_else(|e| e.into_inner())
@@ -116,31 +160,6 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .insert(account);
     }
-
-    /// Whether the timeline is over.
-    pub fn stopped(&self) -> bool {
-        *self.stop.borrow()
-    }
-
-    /// Resolves once the timeline ended and the settle time passed: when monitors stop.
-    pub async fn settled(&self) {
-        ended(self.stop.clone()).await;
-        tokio::time::sleep(Duration::from_secs_f64(self.scenario.settle_s)).await;
-    }
-
-    /// Sleeps until `at_s` seconds into the timeline; false if the timeline ended first.
-    pub async fn until(&self, at_s: f64) -> bool {
-        let at = self.t0() + Duration::from_secs_f64(at_s.max(0.0));
-        tokio::select! {
-            _ = tokio::time::sleep_until(at) => !self.stopped(),
-            _ = ended(self.stop.clone()) => false,
-        }
-    }
-}
-
-/// Resolves when the timeline is over (the watch guard is not held across awaits).
-pub async fn ended(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await.map(drop);
 }
 
 /// A seeded rng for one task of the run, independent of the others.
@@ -195,11 +214,10 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
         scenario: scenario.clone(),
         cluster: Mutex::new(cluster),
         rec: Recorder::default(),
-        t0: Mutex::new(Instant::now()),
         backends,
         wallets: wallets.map(Mutex::new),
         equivocators: Mutex::new(HashSet::new()),
-        stop,
+        clock: Timeline::new(stop, scenario.settle_s),
     });
     let mut consumers = JoinSet::new();
     if let Err(e) = start_all(&shared, &mut rng, &mut consumers).await {
@@ -210,12 +228,12 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     warm_up(&shared).await;
 
     // The timeline starts now.
-    shared.begin();
+    shared.clock.begin();
     let (_, sent_before) = shared.cluster().traffic();
     let messages_before = messages_received(&shared).await;
     let mut tasks = JoinSet::new();
     spawn_timeline(&shared, &mut tasks);
-    let end = shared.t0() + Duration::from_secs_f64(scenario.duration_s);
+    let end = shared.clock.t0() + Duration::from_secs_f64(scenario.duration_s);
     tokio::time::sleep_until(end).await;
     let _ = stop_tx.send(true);
     info!("timeline over; settling");
@@ -224,7 +242,7 @@ pub async fn run(scenario: Scenario) -> Result<Report> {
     consumers.abort_all();
 
     // Rates end here: reading every node's outcomes can take minutes at 1,000 nodes.
-    let elapsed = shared.t0().elapsed().as_secs_f64();
+    let elapsed = shared.clock.t0().elapsed().as_secs_f64();
     let (_, sent_after) = shared.cluster().traffic();
     let messages_after = messages_received(&shared).await;
     let rss_after = budget::rss_bytes();
@@ -484,7 +502,7 @@ async fn churn(
     let end = end_s.unwrap_or(shared.scenario.duration_s);
     let mut at = start_s + gap * rng.random_range(0.5..1.5);
     let mut joins = JoinSet::new();
-    while at < end && shared.until(at).await {
+    while at < end && shared.clock.until(at).await {
         at += gap * rng.random_range(0.5..1.5);
         let victim = {
             let cluster = shared.cluster();
@@ -508,7 +526,7 @@ async fn churn(
             if crash {
                 o.churn.crashed += 1;
                 if serves {
-                    o.crashed_providers.insert(peer, shared.now_ms());
+                    o.crashed_providers.insert(peer, shared.clock.now_ms());
                 }
             } else {
                 o.churn.left += 1;
@@ -547,7 +565,7 @@ async fn churn(
 /// `end_s`, then measures how long the ledger takes to converge.
 async fn partition(shared: Arc<Shared>, index: usize, fraction: f64, start_s: f64, end_s: f64) {
     let mut rng = task_rng(shared.scenario.seed, &format!("partition-{index}"));
-    if !shared.until(start_s).await {
+    if !shared.clock.until(start_s).await {
         return;
     }
     let everyone = shared.all(|_| true);
@@ -567,7 +585,7 @@ async fn partition(shared: Arc<Shared>, index: usize, fraction: f64, start_s: f6
     info!(a = a.len(), b = b.len(), "partition");
     cut_between(&a, &b, true).await;
     // Heal even if the timeline ends first: the settle phase measures the aftermath.
-    let heal_at = shared.t0() + Duration::from_secs_f64(end_s);
+    let heal_at = shared.clock.t0() + Duration::from_secs_f64(end_s);
     tokio::time::sleep_until(heal_at).await;
     cut_between(&a, &b, false).await;
     let supers = shared.cluster().super_addrs();
@@ -617,12 +635,12 @@ async fn cut_between(a: &[Handles], b: &[Handles], block: bool) {
 
 /// Degrades every link from `start_s` to `end_s`.
 async fn degrade(shared: Arc<Shared>, link: crate::scenario::LinkSpec, start_s: f64, end_s: f64) {
-    if !shared.until(start_s).await {
+    if !shared.clock.until(start_s).await {
         return;
     }
     info!(?link, "links degraded");
     shared.cluster().set_links(link.profile());
-    shared.until(end_s).await;
+    shared.clock.until(end_s).await;
     shared
         .cluster()
         .set_links(shared.scenario.network.link.profile());
@@ -631,7 +649,7 @@ async fn degrade(shared: Arc<Shared>, link: crate::scenario::LinkSpec, start_s: 
 
 /// Crashes `count` super nodes (the last ones) at `at_s`.
 async fn super_loss(shared: Arc<Shared>, count: usize, at_s: f64) {
-    if !shared.until(at_s).await {
+    if !shared.clock.until(at_s).await {
         return;
     }
     let victims: Vec<usize> = {
@@ -664,7 +682,7 @@ async fn provider_crash(
     at_s: f64,
 ) {
     let mut rng = task_rng(shared.scenario.seed, &format!("provider-crash-{index}"));
-    if !shared.until(at_s).await {
+    if !shared.clock.until(at_s).await {
         return;
     }
     let victims: Vec<usize> = {
@@ -686,7 +704,7 @@ async fn provider_crash(
         };
         if let Some(r) = retired {
             let peer = r.stop(true).await;
-            let now = shared.now_ms();
+            let now = shared.clock.now_ms();
             shared.rec.with(|o| {
                 o.churn.crashed += 1;
                 o.crashed_providers.insert(peer, now);
@@ -698,7 +716,7 @@ async fn provider_crash(
 /// Watches crashed providers until no live node lists them.
 async fn watch_dead_providers(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(MONITOR_EVERY);
-    let settle_end = shared.settled();
+    let settle_end = shared.clock.settled();
     tokio::pin!(settle_end);
     loop {
         tokio::select! {
@@ -721,7 +739,7 @@ async fn watch_dead_providers(shared: Arc<Shared>) {
             .flat_map(|h| h.services.network_services())
             .flat_map(|s| s.providers.into_iter().map(|p| p.peer_id))
             .collect();
-        let now = shared.now_ms();
+        let now = shared.clock.now_ms();
         shared.rec.with(|o| {
             for (peer, crashed_at) in pending {
                 if !listed.contains(&peer) {

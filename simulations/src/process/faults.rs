@@ -56,7 +56,7 @@ async fn churn(
     let end = end_s.unwrap_or(shared.scenario.duration_s);
     let mut at = start_s + gap * rng.random_range(0.5..1.5);
     let mut joins = JoinSet::new();
-    while at < end && shared.until(at).await {
+    while at < end && shared.clock.until(at).await {
         at += gap * rng.random_range(0.5..1.5);
         let victim = shared
             .fleet()
@@ -78,7 +78,7 @@ async fn churn(
             if crash {
                 o.churn.crashed += 1;
                 if serves {
-                    o.crashed_providers.insert(peer, shared.now_ms());
+                    o.crashed_providers.insert(peer, shared.clock.now_ms());
                 }
             } else {
                 o.churn.left += 1;
@@ -108,7 +108,7 @@ async fn churn(
 
 /// Crashes `count` super nodes (the last ones) at `at_s`.
 async fn super_loss(shared: Arc<Shared>, count: usize, at_s: f64) {
-    if !shared.until(at_s).await {
+    if !shared.clock.until(at_s).await {
         return;
     }
     let victims: Vec<usize> = {
@@ -141,7 +141,7 @@ async fn provider_crash(
     at_s: f64,
 ) {
     let mut rng = task_rng(shared.scenario.seed, &format!("provider-crash-{index}"));
-    if !shared.until(at_s).await {
+    if !shared.clock.until(at_s).await {
         return;
     }
     let victims: Vec<usize> = {
@@ -163,7 +163,7 @@ async fn provider_crash(
         };
         if let Some(r) = retired {
             let peer = r.stop(true).await;
-            let now = shared.now_ms();
+            let now = shared.clock.now_ms();
             shared.rec.with(|o| {
                 o.churn.crashed += 1;
                 o.crashed_providers.insert(peer, now);
@@ -175,7 +175,7 @@ async fn provider_crash(
 /// Watches crashed providers until no live honest node's directory lists them.
 pub async fn watch_dead_providers(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(MONITOR_EVERY);
-    let settle_end = shared.settled();
+    let settle_end = shared.clock.settled();
     tokio::pin!(settle_end);
     loop {
         tokio::select! {
@@ -205,7 +205,7 @@ pub async fn watch_dead_providers(shared: Arc<Shared>) {
             .flatten()
             .flat_map(|s| s.providers.into_iter().map(|p| p.peer_id))
             .collect();
-        let now = shared.now_ms();
+        let now = shared.clock.now_ms();
         shared.rec.with(|o| {
             for (peer, crashed_at) in pending {
                 if !listed.contains(&peer) {

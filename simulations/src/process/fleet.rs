@@ -5,20 +5,18 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
 use micro_node::overlay::{BootstrapAddr, PeerId};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use super::child::{ChildError, ChildNode, ChildSpec};
 use super::control::Control;
 use crate::backend::Backends;
 use crate::cluster::Duty;
 use crate::record::Recorder;
-use crate::run::ended;
+use crate::run::Timeline;
 use crate::scenario::{Bootstrap, Scenario};
 
 /// One place in the network; its process changes with churn.
@@ -156,11 +154,10 @@ pub struct Shared {
     pub rec: Recorder,
     /// The HTTP backends services answer from.
     pub backends: Backends,
-    /// Ends the timeline's tasks.
-    pub stop: watch::Receiver<bool>,
     /// Warm-up probes seen: (topic, publisher slot, subscriber slot).
     pub probes: Mutex<HashSet<(String, usize, usize)>>,
-    t0: Mutex<Instant>,
+    /// The timeline's clock and end.
+    pub clock: Timeline,
 }
 
 impl Shared {
@@ -172,15 +169,15 @@ impl Shared {
         backends: Backends,
         stop: watch::Receiver<bool>,
     ) -> Shared {
+        let clock = Timeline::new(stop, scenario.settle_s);
         Shared {
             scenario,
             binary,
             fleet: Mutex::new(fleet),
             rec: Recorder::default(),
             backends,
-            stop,
             probes: Mutex::new(HashSet::new()),
-            t0: Mutex::new(Instant::now()),
+            clock,
         }
     }
 
@@ -204,21 +201,6 @@ impl Shared {
             bootstrap,
         })
         .await
-    }
-
-    /// Starts the timeline's clock.
-    pub fn begin(&self) {
-        *self.t0.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-    }
-
-    /// When the timeline started.
-    pub fn t0(&self) -> Instant {
-        *self.t0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Milliseconds since the timeline started.
-    pub fn now_ms(&self) -> f64 {
-        self.t0().elapsed().as_secs_f64() * 1e3
     }
 
     /// A random live node matching `pred`.
@@ -251,26 +233,6 @@ impl Shared {
         match self.scenario.network.bootstrap {
             Bootstrap::AllSupers => supers,
             Bootstrap::OneSuper => supers.choose(rng).cloned().into_iter().collect(),
-        }
-    }
-
-    /// Whether the timeline is over.
-    pub fn stopped(&self) -> bool {
-        *self.stop.borrow()
-    }
-
-    /// Resolves once the timeline ended and the settle time passed.
-    pub async fn settled(&self) {
-        ended(self.stop.clone()).await;
-        tokio::time::sleep(Duration::from_secs_f64(self.scenario.settle_s)).await;
-    }
-
-    /// Sleeps until `at_s` seconds into the timeline; false if the timeline ended first.
-    pub async fn until(&self, at_s: f64) -> bool {
-        let at = self.t0() + Duration::from_secs_f64(at_s.max(0.0));
-        tokio::select! {
-            _ = tokio::time::sleep_until(at) => !self.stopped(),
-            _ = ended(self.stop.clone()) => false,
         }
     }
 }

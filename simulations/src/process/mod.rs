@@ -96,7 +96,7 @@ pub async fn run(mut scenario: Scenario, options: &ProcessOptions) -> Result<Rep
     }
     let warm = work::warm_up(&shared, WARM_UP).await;
 
-    shared.begin();
+    shared.clock.begin();
     let messages_before = messages_received(&shared).await;
     let mut tasks = JoinSet::new();
     for (i, load) in scenario.load.iter().enumerate() {
@@ -106,14 +106,15 @@ pub async fn run(mut scenario: Scenario, options: &ProcessOptions) -> Result<Rep
         tasks.spawn(faults::play(shared.clone(), i, fault.clone()));
     }
     tasks.spawn(faults::watch_dead_providers(shared.clone()));
-    tokio::time::sleep_until(shared.t0() + Duration::from_secs_f64(scenario.duration_s)).await;
+    tokio::time::sleep_until(shared.clock.t0() + Duration::from_secs_f64(scenario.duration_s))
+        .await;
     let _ = stop_tx.send(true);
     info!("timeline over; settling");
     settle(&shared).await;
     while tasks.join_next().await.is_some() {}
     consumers.abort_all();
 
-    let elapsed = shared.t0().elapsed().as_secs_f64();
+    let elapsed = shared.clock.t0().elapsed().as_secs_f64();
     let messages_after = messages_received(&shared).await;
     let rss = shared.fleet().rss();
     let mut report = measure(&shared).await;

@@ -15,7 +15,7 @@ use super::control::Subscription;
 use super::fleet::{Handle, Shared};
 use crate::cluster::Duty;
 use crate::load::{ENDPOINT, count_attempt, pace, spec};
-use crate::run::{ended, task_rng};
+use crate::run::task_rng;
 use crate::scenario::{Load, LoadKind};
 
 /// Longest a single operation may take before it counts as failed (as in-process).
@@ -66,7 +66,7 @@ pub async fn activate(shared: &Arc<Shared>, h: &Handle, consumers: &mut JoinSet<
 async fn consume(shared: Arc<Shared>, h: Handle, topic: String, mut sub: Subscription) {
     let settle = Duration::from_secs_f64(shared.scenario.settle_s + 5.0);
     let mut until: Option<Instant> = None;
-    let mut stop = std::pin::pin!(ended(shared.stop.clone()));
+    let mut stop = std::pin::pin!(shared.clock.ended());
     for _ in 0..MAX_LINES_PER_SUBSCRIPTION {
         let next = match until {
             None => tokio::select! {
@@ -112,7 +112,7 @@ fn received(shared: &Shared, h: &Handle, topic: &str, body: &str) {
             .insert((topic.to_owned(), publisher, h.slot));
         return;
     }
-    let now = shared.now_ms();
+    let now = shared.clock.now_ms();
     shared.rec.with(|o| {
         let Some(sent) = o.sent.get(topic).and_then(|s| s.get(body)) else {
             o.spam_delivered += 1;
@@ -211,11 +211,11 @@ async fn wait_until_warm(shared: &Arc<Shared>) {
 /// Runs load `index` at its rate over its window.
 pub async fn drive(shared: Arc<Shared>, index: usize, load: Load) {
     let mut rng = task_rng(shared.scenario.seed, &format!("load-{index}"));
-    if !shared.until(load.start_s).await {
+    if !shared.clock.until(load.start_s).await {
         return;
     }
     let end_ms = load.end_s.unwrap_or(shared.scenario.duration_s) * 1e3;
-    let in_window = || !shared.stopped() && shared.now_ms() < end_ms;
+    let in_window = || !shared.clock.stopped() && shared.clock.now_ms() < end_ms;
     let overloaded = || count_attempt(&shared.rec, load.kind);
     pace(
         &load,
@@ -303,7 +303,7 @@ async fn publish(shared: &Shared, h: &Handle, topic: &str, id: String) {
             .map(|i| (i, fleet.slots[i].generation))
             .collect()
     };
-    let at_ms = shared.now_ms();
+    let at_ms = shared.clock.now_ms();
     shared.rec.with(|o| {
         o.sent
             .entry(topic.to_owned())
