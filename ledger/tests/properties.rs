@@ -138,18 +138,23 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         .prop_map(|(lens, variants, equivocations, invalid, dups, seeds)| {
             let pool = pool();
             let mut items = Vec::new();
+            // The first transfer each (account, seq) slot got; any other one there is the
+            // second half of an equivocation.
+            let mut first: BTreeMap<(usize, usize), TransferId> = BTreeMap::new();
             for (a, len) in lens.iter().enumerate() {
                 for seq in 1..=*len {
-                    let v = variants[a][seq - 1];
-                    items.push(Item::Valid(pool.valid[a][seq - 1][v].clone()));
+                    let t = pool.valid[a][seq - 1][variants[a][seq - 1]].clone();
+                    first.insert((a, seq), t.id());
+                    items.push(Item::Valid(t));
                 }
             }
             let mut alternates = BTreeSet::new();
             for (a, seq, offset) in equivocations {
                 let main = variants[a][seq - 1];
                 let t = pool.valid[a][seq - 1][(main + offset) % VARIANTS].clone();
-                // Without the chain's own transfer at that slot it is no equivocation.
-                if seq <= lens[a] {
+                // Past the chain's end the slot may be empty (then this one is its first) or
+                // hold an earlier equivocation's transfer (then this one is a second half).
+                if *first.entry((a, seq)).or_insert(t.id()) != t.id() {
                     alternates.insert(t.id());
                 }
                 items.push(Item::Valid(t));
