@@ -6,11 +6,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use libp2p::identity::Keypair;
 use micro_node::RunningNode;
-use micro_node::overlay::{PeerId, Role};
+use micro_node::overlay::{KadMode, PeerId, Role};
 use micro_node::registry::{GOSSIP_TOPIC, ServiceName, proto};
 use micro_node::services::{Backend, CallRequest, ServeSpec};
 use micro_testkit::{
     backend, bootstrap_addr, eventually, init_tracing, node_config, overlay_config, start_network,
+    start_node,
 };
 use prost::Message;
 
@@ -161,6 +162,49 @@ async fn a_node_that_saw_no_gossip_finds_the_provider_through_the_dht() -> Resul
     let outcome = late.services().call(hello("late")).await?;
     ensure!(outcome.provider == provider.peer_id());
     for node in [late, provider, super_node] {
+        node.shutdown().await;
+    }
+    Ok(())
+}
+
+/// A caller that learned of a provider only from its gossiped record (no DHT lookup, no
+/// connection, no address in its peer book) reaches it at the addresses the record carries.
+/// The 200-node simulation lost a third of its calls here: they went out with no address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_known_only_from_its_record_is_dialled_at_its_addresses() -> Result<()> {
+    init_tracing();
+    let dirs: Vec<tempfile::TempDir> = (0..3)
+        .map(|_| tempfile::tempdir())
+        .collect::<Result<_, _>>()?;
+    let super_node = start_node(dirs[0].path(), Role::Super, vec![]).await?;
+    let boot = bootstrap_addr(&super_node);
+    // Client-mode peers are in nobody's routing table: no DHT answer names either to the
+    // other, so neither dials the other and only the super node connects them.
+    let client = |dir: &std::path::Path| {
+        let mut overlay = overlay_config(Role::Peer, vec![boot.clone()]);
+        overlay.kad_mode = KadMode::Client;
+        RunningNode::start(node_config(dir, overlay))
+    };
+    let provider = client(dirs[1].path()).await?;
+    let caller = client(dirs[2].path()).await?;
+    let a = backend::spawn("A").await?;
+    provider.services().serve(spec(a.url())).await?;
+    eventually("the caller to hear the announcement", PATIENCE, || async {
+        Ok(providers_seen_by(&caller).contains(&provider.peer_id()))
+    })
+    .await?;
+    let known = caller.overlay().known_nodes().await?;
+    ensure!(
+        !known
+            .iter()
+            .any(|n| n.peer_id == provider.peer_id() && !n.addrs.is_empty()),
+        "the caller must not know the provider's address before the call: {known:?}"
+    );
+
+    let outcome = caller.services().call(hello("gossip")).await?;
+    ensure!(outcome.provider == provider.peer_id());
+    ensure!(outcome.attempts == 1, "answered at the first attempt");
+    for node in [caller, provider, super_node] {
         node.shutdown().await;
     }
     Ok(())

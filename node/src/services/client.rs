@@ -159,10 +159,11 @@ impl Services {
             let result = if peer == local {
                 Ok(self.dispatch(local, request).await)
             } else {
-                self.0
-                    .overlay
-                    .rpc(peer, Vec::new(), request, remaining)
-                    .await
+                // The provider's signed record says where it listens: a caller that never
+                // met it (it learned the provider from the gossiped directory, not from a
+                // DHT lookup that brings addresses) has no other way to dial it.
+                let addrs = self.directory_addrs(&call.service, &peer);
+                self.0.overlay.rpc(peer, addrs, request, remaining).await
             };
             let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
             match result {

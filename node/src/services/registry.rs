@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use micro_overlay::{GossipMessage, MessageAcceptance, PeerId};
+use micro_overlay::{GossipMessage, MessageAcceptance, Multiaddr, PeerId};
 use micro_wasm_runtime::version_matches;
 use prost::Message;
 use tracing::{debug, info, warn};
@@ -327,6 +327,17 @@ impl Services {
             .into_iter()
             .map(|r| r.owner)
             .collect()
+    }
+
+    /// Where `owner`'s live record of `name` says it listens (empty if the directory holds
+    /// no such record).
+    pub(super) fn directory_addrs(&self, name: &ServiceName, owner: &PeerId) -> Vec<Multiaddr> {
+        lock(&self.0.directory)
+            .providers(name, now_ms())
+            .into_iter()
+            .find(|r| r.owner == *owner)
+            .map(|r| r.addrs)
+            .unwrap_or_default()
     }
 
     /// Providers in the directory whose records announce a version `pin` names.
