@@ -83,7 +83,9 @@ impl Behaviour {
         let ping = ping::Behaviour::new(ping::Config::new());
 
         let mut kad_config = kad::Config::new(KAD_PROTOCOL);
-        kad_config.set_periodic_bootstrap_interval(Some(config.discovery_interval));
+        // The routing table is refreshed at a steady pace by the actor (`actor::refresh`),
+        // not in kad's bursts of a lookup per bucket.
+        kad_config.set_periodic_bootstrap_interval(None);
         kad_config.set_query_timeout(config.kad_query_timeout);
         // Only provider records are used; inbound ones are checked before storing and
         // arbitrary values are refused (see the actor's Kademlia handler).

@@ -40,9 +40,10 @@ pub struct OverlayConfig {
     pub limits: ConnectionLimitsConfig,
     /// Peer-exchange protocol bounds.
     pub peer_exchange: PeerExchangeConfig,
-    /// How often Kademlia bootstraps: a lookup of this node's own key, then one of a random
-    /// key in every bucket beyond the closest neighbour, to learn nodes beyond its direct
-    /// peers.
+    /// How long one round of routing-table refresh takes: a lookup of this node's own key,
+    /// then one of a random key in every bucket beyond the closest neighbour, to learn nodes
+    /// beyond its direct peers. The lookups are spread evenly over the interval, one at a
+    /// time, rather than run back to back as Kademlia's bootstrap does.
     pub discovery_interval: Duration,
     /// How often a super node asks other super nodes for theirs and dials the ones it
     /// lacks (the backbone mesh).

@@ -91,6 +91,14 @@ pub struct LocalInfo {
     /// [`crate::config::ConnectionLimitsConfig`]).
     #[serde(default)]
     pub connections_trimmed: u64,
+    /// Routing-table refresh lookups started, one at a time over each
+    /// [`crate::OverlayConfig::discovery_interval`].
+    #[serde(default)]
+    pub routing_refreshes: u64,
+    /// Kademlia requests sent to keep the routing table: by the join's lookup of the node's
+    /// own key, and by refreshes. Service lookups are not counted.
+    #[serde(default)]
+    pub routing_requests: u64,
 }
 
 /// The result of a DHT provider lookup and what it cost.

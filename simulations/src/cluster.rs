@@ -12,7 +12,7 @@ use micro_node::overlay::{
     BootstrapAddr, KadMode, LinkShaper, Multiaddr, OverlayConfig, PeerId, Role,
 };
 use micro_node::{NodeConfig, RunningNode};
-use tracing::{debug, info};
+use tracing::{Instrument, debug, info};
 
 use crate::scenario::Transport;
 
@@ -299,7 +299,10 @@ impl Launch {
     /// Starts the node (it joins in the background; its overlay records when).
     pub async fn start(self) -> Result<Launched> {
         let index = self.index;
+        // Every log line of the node's overlay names its slot (the overlay's actor runs in
+        // the span it was started in); an error-level span, so any log filter keeps it.
         let node = RunningNode::start(self.config)
+            .instrument(tracing::error_span!("node", slot = index))
             .await
             .with_context(|| format!("starting node {index}"))?;
         debug!(slot = index, peer = %node.peer_id(), "node started");

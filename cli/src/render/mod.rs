@@ -232,6 +232,8 @@ mod tests {
             uptime_secs: 192,
             messages_received: 0,
             connections_trimmed: 0,
+            routing_refreshes: 0,
+            routing_requests: 0,
         };
         let out = id(&info);
         assert!(

@@ -6,7 +6,7 @@
 //! (after the Noise handshake), and blocking closes every established connection to it.
 
 use libp2p::swarm::{ConnectionDenied, DialError, ListenError};
-use libp2p::{PeerId, allow_block_list};
+use libp2p::{PeerId, allow_block_list, connection_limits};
 use tracing::{debug, info};
 
 use crate::OverlayError;
@@ -85,6 +85,12 @@ pub(super) fn dial_denied_by_block_list(error: &DialError) -> bool {
 /// Whether an incoming connection was refused because the peer is in the block list.
 pub(super) fn listen_denied_by_block_list(error: &ListenError) -> bool {
     matches!(error, ListenError::Denied { cause } if is_block_list(cause))
+}
+
+/// Whether an outgoing connection was refused by this node's own connection limits.
+pub(super) fn dial_denied_by_limits(error: &DialError) -> bool {
+    matches!(error, DialError::Denied { cause }
+        if cause.downcast_ref::<connection_limits::Exceeded>().is_some())
 }
 
 fn is_block_list(cause: &ConnectionDenied) -> bool {

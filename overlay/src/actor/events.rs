@@ -100,6 +100,19 @@ impl EventLoop {
                     peer_id.is_some_and(|p| self.config.bootstrap.iter().any(|b| b.peer_id == p));
                 if is_bootstrap {
                     warn!(peer = ?peer_id, %error, "bootstrap node did not answer");
+                } else if block::dial_denied_by_limits(&error) {
+                    let census = self.connection_census();
+                    debug!(
+                        peer = ?peer_id,
+                        error = %block::describe_dial_error(&error),
+                        open = census.open,
+                        inbound = census.inbound,
+                        young = census.young,
+                        in_flight = census.in_flight,
+                        recently_used = census.recently_used,
+                        needed_in_mesh = census.needed_in_mesh,
+                        "outgoing connection refused by this node's connection limits"
+                    );
                 } else {
                     let error = block::describe_dial_error(&error);
                     debug!(peer = ?peer_id, %error, "outgoing connection failed");
@@ -225,13 +238,16 @@ impl EventLoop {
                 self.emit(OverlayEvent::RoutingUpdated { peer });
             }
             kad::Event::OutboundQueryProgressed {
+                id,
                 result: kad::QueryResult::Bootstrap(result),
                 step,
-                ..
+                stats,
             } => {
+                self.routing_requests += u64::from(stats.num_requests());
                 if let Err(e) = &result {
                     debug!(error = ?e, "kademlia bootstrap step failed");
                 }
+                self.cut_bootstrap_short(id, &step);
                 if step.last {
                     self.bootstrapping = false;
                     self.mark_joined();
@@ -243,6 +259,17 @@ impl EventLoop {
                 step,
                 stats,
             } => self.on_providers_progress(id, result, step.last, &stats),
+            kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::GetClosestPeers(result),
+                stats,
+                ..
+            } => {
+                // Only the paced refresh asks for closest peers.
+                self.routing_requests += u64::from(stats.num_requests());
+                if let Err(e) = result {
+                    debug!(error = ?e, "routing-table refresh lookup failed");
+                }
+            }
             kad::Event::InboundRequest { request } => self.on_kad_inbound(request),
             kad::Event::ModeChanged { new_mode } => {
                 info!(mode = %new_mode, "kademlia mode changed")

@@ -8,6 +8,7 @@ mod block;
 mod events;
 mod gossip;
 mod peers;
+mod refresh;
 mod rpc;
 mod sync;
 mod trim;
@@ -28,7 +29,7 @@ use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, kad};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior, interval};
-use tracing::info;
+use tracing::{Instrument, info};
 
 use crate::behaviour::Behaviour;
 use crate::config::OverlayConfig;
@@ -214,6 +215,13 @@ pub(crate) struct EventLoop {
     trimming: HashSet<PeerId>,
     /// Peers disconnected by trimming ([`crate::LocalInfo::connections_trimmed`]).
     connections_trimmed: u64,
+    /// The paced routing-table refresh ([`refresh`]).
+    refresh: refresh::Refresh,
+    /// Refresh lookups started ([`crate::LocalInfo::routing_refreshes`]).
+    routing_refreshes: u64,
+    /// Requests sent by bootstrap and refresh lookups
+    /// ([`crate::LocalInfo::routing_requests`]).
+    routing_requests: u64,
     bootstrapping: bool,
     started: Instant,
 }
@@ -251,6 +259,7 @@ pub fn spawn(
     let (event_tx, _) = broadcast::channel(config.event_capacity.max(1));
     let (inbound_tx, inbound_rx) = mpsc::channel(config.inbound_capacity.max(1));
     let now = Instant::now();
+    let refresh = refresh::Refresh::new(now, config.discovery_interval);
     let mut event_loop = EventLoop {
         book: PeerBook::new(
             local_peer_id,
@@ -284,6 +293,9 @@ pub fn spawn(
         usage: HashMap::new(),
         trimming: HashSet::new(),
         connections_trimmed: 0,
+        refresh,
+        routing_refreshes: 0,
+        routing_requests: 0,
         bootstrapping: false,
         started: now,
     };
@@ -293,7 +305,9 @@ pub fn spawn(
         commands: command_tx,
         events: event_tx,
     };
-    let task = tokio::spawn(event_loop.run());
+    // The actor logs in the caller's span, so a process running many nodes (the
+    // simulations) can tell them apart.
+    let task = tokio::spawn(event_loop.run().instrument(tracing::Span::current()));
     Ok((handle, inbound_rx, task))
 }
 

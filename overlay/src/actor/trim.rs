@@ -100,7 +100,82 @@ pub(super) fn victims(
     chosen
 }
 
+/// Why a node's open connections are held, for the log line of a dial its cap refused.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Census {
+    /// Connections open.
+    pub open: usize,
+    /// Of these, opened by the remote.
+    pub inbound: usize,
+    /// Of these, to peers trimming may not close, by the first reason that protects them:
+    /// younger than the grace,
+    pub young: usize,
+    /// with a request in flight,
+    pub in_flight: usize,
+    /// used within the grace,
+    pub recently_used: usize,
+    /// or needed by a gossip mesh.
+    pub needed_in_mesh: usize,
+}
+
+impl Census {
+    fn of(candidates: &[Candidate], now: Instant, grace: Duration) -> Self {
+        let recent = |t: Instant| now.saturating_duration_since(t) < grace;
+        let mut census = Census::default();
+        for c in candidates {
+            census.open += c.connections;
+            let slot = if recent(c.opened) {
+                &mut census.young
+            } else if c.in_flight > 0 {
+                &mut census.in_flight
+            } else if c.last_used.is_some_and(recent) {
+                &mut census.recently_used
+            } else if c.needed_in_mesh {
+                &mut census.needed_in_mesh
+            } else {
+                continue;
+            };
+            *slot += c.connections;
+        }
+        census
+    }
+}
+
 impl EventLoop {
+    /// Why this node's connections are held (see [`Census`]).
+    pub(super) fn connection_census(&self) -> Census {
+        let (mesh, needed) = self.mesh_view();
+        let candidates = candidates(
+            &self.connections,
+            &self.usage,
+            &HashSet::new(),
+            (&mesh, &needed),
+            |_| false,
+        );
+        Census {
+            inbound: self
+                .connections
+                .values()
+                .flatten()
+                .filter(|c| c.direction == crate::Direction::Inbound)
+                .count(),
+            ..Census::of(&candidates, Instant::now(), self.config.limits.trim_grace)
+        }
+    }
+
+    /// The peers in this node's gossip meshes, and those no mesh can spare.
+    fn mesh_view(&self) -> (HashSet<PeerId>, HashSet<PeerId>) {
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let mesh: HashSet<PeerId> = gossipsub.all_mesh_peers().copied().collect();
+        let needed = needed_in_mesh(
+            gossipsub
+                .topics()
+                .map(|topic| gossipsub.mesh_peers(topic).copied().collect()),
+            |peer| self.usage.get(peer).map(|u| u.last_used),
+        );
+        (mesh, needed)
+    }
+
     /// A request to or from `peer` starts.
     pub(super) fn begin_use(&mut self, peer: PeerId) {
         let usage = self.usage.entry(peer).or_insert(Usage {
@@ -148,14 +223,7 @@ impl EventLoop {
         if open <= limits.trim_above as usize {
             return;
         }
-        let gossipsub = &self.swarm.behaviour().gossipsub;
-        let mesh: HashSet<PeerId> = gossipsub.all_mesh_peers().copied().collect();
-        let needed = needed_in_mesh(
-            gossipsub
-                .topics()
-                .map(|topic| gossipsub.mesh_peers(topic).copied().collect()),
-            |peer| self.usage.get(peer).map(|u| u.last_used),
-        );
+        let (mesh, needed) = self.mesh_view();
         let candidates = candidates(
             &self.connections,
             &self.usage,

@@ -46,6 +46,7 @@ impl EventLoop {
 
     pub(super) fn maintain(&mut self) {
         self.trim_connections();
+        self.refresh_routing();
         let now = Instant::now();
         let alone = self.swarm.connected_peers().next().is_none();
         if alone && !self.config.bootstrap.is_empty() && now >= self.bootstrap.next_attempt {

@@ -36,6 +36,8 @@ impl EventLoop {
             uptime_secs: self.started.elapsed().as_secs(),
             messages_received: self.messages_received,
             connections_trimmed: self.connections_trimmed,
+            routing_refreshes: self.routing_refreshes,
+            routing_requests: self.routing_requests,
         }
     }
 
