@@ -154,7 +154,11 @@ impl OverlayConfig {
 /// its cap would refuse every new caller, so above `trim_above` connections the node closes
 /// its least useful ones (idle, outside the gossip mesh, least recently used) until
 /// `trim_to` are left. Connections younger than `trim_grace`, and peers with a request in
-/// flight or used within `trim_grace`, are never closed.
+/// flight or used within `trim_grace`, are not closed; above `trim_urgent_above` the grace
+/// shrinks to `trim_urgent_grace` (and the node trims to `trim_above`), so that a burst of
+/// new connections, a Kademlia put's twenty at once, does not hold the node at its cap
+/// and turn callers away. Peers with a request in flight and mesh peers a topic needs are
+/// never closed.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimitsConfig {
     /// Most established connections in total.
@@ -168,6 +172,10 @@ pub struct ConnectionLimitsConfig {
     pub trim_to: u32,
     /// How long a new connection, or a peer's last request, protects it from trimming.
     pub trim_grace: Duration,
+    /// Above this many established connections, trimming uses `trim_urgent_grace`.
+    pub trim_urgent_above: u32,
+    /// The grace near the cap: long enough for a new connection's first request to arrive.
+    pub trim_urgent_grace: Duration,
     /// Most established connections to one peer.
     pub max_established_per_peer: u32,
     /// Most incoming connections still in the handshake.
@@ -187,6 +195,9 @@ const DEFAULT_MAX_BLOCKED_PEERS: usize = 4096;
 /// its first request (a lookup's, or the call that follows it), short enough that a burst of
 /// lookups does not hold the node at its cap.
 const DEFAULT_TRIM_GRACE: Duration = Duration::from_secs(10);
+
+/// Default [`ConnectionLimitsConfig::trim_urgent_grace`].
+const DEFAULT_TRIM_URGENT_GRACE: Duration = Duration::from_secs(1);
 
 impl Default for ConnectionLimitsConfig {
     fn default() -> Self {
@@ -208,7 +219,8 @@ impl ConnectionLimitsConfig {
     /// eighths. Half the cap stays free: one Kademlia lookup alone opens a dozen or more
     /// connections within a second, and each is protected for `trim_grace`. Connections
     /// others opened may fill three quarters of the cap; the last quarter is for the node's
-    /// own dials.
+    /// own dials. Above five eighths, young connections are protected for
+    /// `trim_urgent_grace` only.
     pub fn with_max_established(max: u32) -> Self {
         let max = max.max(1);
         let part = |num: u64| {
@@ -222,6 +234,8 @@ impl ConnectionLimitsConfig {
             trim_above: part(4),
             trim_to: part(3),
             trim_grace: DEFAULT_TRIM_GRACE,
+            trim_urgent_above: part(5),
+            trim_urgent_grace: DEFAULT_TRIM_URGENT_GRACE,
             max_established_per_peer: 2,
             max_pending_incoming: 32,
             max_pending_outgoing: 64,
@@ -366,6 +380,8 @@ mod tests {
             prop_assert!(limits.trim_to >= 1);
             prop_assert!(limits.trim_to <= limits.trim_above);
             prop_assert!(limits.trim_above <= limits.max_established);
+            prop_assert!(limits.trim_above <= limits.trim_urgent_above);
+            prop_assert!(limits.trim_urgent_above <= limits.max_established_incoming);
             prop_assert!(limits.trim_above <= limits.max_established_incoming);
             prop_assert!(limits.max_established_incoming <= limits.max_established);
         }

@@ -87,6 +87,7 @@ async fn a_full_node_trims_idle_connections_keeps_busy_ones_and_lets_a_new_calle
         trim_above: 3,
         trim_to: 2,
         trim_grace: Duration::from_millis(300),
+        trim_urgent_above: 4,
         ..ConnectionLimitsConfig::with_max_established(4)
     };
     let mut hub = start(limits).await?;
@@ -154,6 +155,39 @@ async fn a_full_node_trims_idle_connections_keeps_busy_ones_and_lets_a_new_calle
         node.stop().await;
     }
     caller.stop().await;
+    hub.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_its_cap_a_node_trims_new_idle_connections_too() -> TestResult {
+    // New connections are protected for an hour, except above five connections of eight,
+    // where 200 ms is all they get: a burst must not hold the node at its cap.
+    let limits = ConnectionLimitsConfig {
+        max_established_incoming: 8,
+        trim_above: 3,
+        trim_to: 2,
+        trim_grace: Duration::from_secs(3600),
+        trim_urgent_above: 5,
+        trim_urgent_grace: Duration::from_millis(200),
+        ..ConnectionLimitsConfig::with_max_established(8)
+    };
+    let hub = start(limits).await?;
+    let mut hub_events = hub.overlay.subscribe();
+    let spokes = connect_spokes(&hub, &mut hub_events, 6).await?;
+    // Six is above five: idle connections go until three are left.
+    for _ in 0..3 {
+        next_event(&mut hub_events, PATIENCE, |e| {
+            matches!(e, OverlayEvent::PeerDisconnected { .. })
+        })
+        .await?;
+    }
+    let info = hub.overlay.info().await?;
+    assert_eq!(info.connections_trimmed, 3);
+    assert_eq!(info.connected_peers, 3);
+    for node in spokes {
+        node.stop().await;
+    }
     hub.stop().await;
     Ok(())
 }

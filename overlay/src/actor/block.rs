@@ -100,6 +100,15 @@ fn is_block_list(cause: &ConnectionDenied) -> bool {
 /// A dial error with its causes: libp2p's `Display` of a denied dial is only "Dial error",
 /// which hides which limit or list refused it.
 pub(super) fn describe_dial_error(error: &DialError) -> String {
+    describe(error)
+}
+
+/// An incoming connection's error with its causes (see [`describe_dial_error`]).
+pub(super) fn describe_listen_error(error: &ListenError) -> String {
+    describe(error)
+}
+
+fn describe(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

@@ -99,6 +99,7 @@ impl EventLoop {
                 let is_bootstrap =
                     peer_id.is_some_and(|p| self.config.bootstrap.iter().any(|b| b.peer_id == p));
                 if is_bootstrap {
+                    let error = block::describe_dial_error(&error);
                     warn!(peer = ?peer_id, %error, "bootstrap node did not answer");
                 } else if block::dial_denied_by_limits(&error) {
                     let census = self.connection_census();
@@ -124,6 +125,7 @@ impl EventLoop {
                 debug!(peer = ?peer_id, "incoming connection refused: the peer is blocked");
             }
             SwarmEvent::IncomingConnectionError { error, .. } => {
+                let error = block::describe_listen_error(&error);
                 debug!(%error, "incoming connection failed");
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
@@ -262,14 +264,9 @@ impl EventLoop {
             kad::Event::OutboundQueryProgressed {
                 result: kad::QueryResult::GetClosestPeers(result),
                 stats,
+                step,
                 ..
-            } => {
-                // Only the paced refresh asks for closest peers.
-                self.routing_requests += u64::from(stats.num_requests());
-                if let Err(e) = result {
-                    debug!(error = ?e, "routing-table refresh lookup failed");
-                }
-            }
+            } => self.on_refresh_progress(result, &stats, step.last),
             kad::Event::InboundRequest { request } => self.on_kad_inbound(request),
             kad::Event::ModeChanged { new_mode } => {
                 info!(mode = %new_mode, "kademlia mode changed")

@@ -14,6 +14,9 @@
 //! lookup. The bucket refreshes run here instead, one lookup at a time, spread evenly over
 //! [`crate::OverlayConfig::discovery_interval`]: each round looks up the node's own key and
 //! then one random key per bucket, from the farthest to just beyond the closest neighbour.
+//! A lookup starts only once the previous one has ended, so a node too busy to finish its
+//! lookups slows its own refresh instead of piling lookups up (docs/SIMULATIONS.md, "What
+//! stopped it from scaling", has what refresh rounds did to 1,000 nodes on two cores).
 
 use libp2p::PeerId;
 use libp2p::kad::{self, KBucketDistance};
@@ -35,6 +38,9 @@ pub(super) struct Refresh {
     pub next: Instant,
     /// The lookups left in this round: `None` is the node's own key, `Some(i)` bucket `i`.
     pub round: Vec<Option<u32>>,
+    /// The refresh lookup under way: the next waits for it, so a node too busy to finish
+    /// its lookups in time does not pile up more of them.
+    pub running: bool,
 }
 
 impl Refresh {
@@ -44,7 +50,13 @@ impl Refresh {
         Refresh {
             next: now + interval,
             round: Vec::new(),
+            running: false,
         }
+    }
+
+    /// Whether the next lookup may start: its time has come and the last one has ended.
+    pub fn due(&self, now: Instant) -> bool {
+        now >= self.next && !self.running
     }
 }
 
@@ -91,7 +103,7 @@ impl EventLoop {
     /// Starts the next refresh lookup if it is due (called on every maintenance tick).
     pub(super) fn refresh_routing(&mut self) {
         let now = Instant::now();
-        if now < self.refresh.next || self.connections.is_empty() {
+        if !self.refresh.due(now) || self.connections.is_empty() {
             return;
         }
         let local = *self.swarm.local_peer_id();
@@ -115,7 +127,25 @@ impl EventLoop {
         };
         debug!(bucket = ?step, "refreshing the routing table");
         self.swarm.behaviour_mut().kad.get_closest_peers(target);
+        self.refresh.running = true;
         self.routing_refreshes += 1;
+    }
+
+    /// A refresh lookup's step ended (only refreshes ask Kademlia for closest peers): counts
+    /// its requests, and frees the way for the next lookup once it is the last.
+    pub(super) fn on_refresh_progress(
+        &mut self,
+        result: Result<kad::GetClosestPeersOk, kad::GetClosestPeersError>,
+        stats: &kad::QueryStats,
+        last: bool,
+    ) {
+        self.routing_requests += u64::from(stats.num_requests());
+        if let Err(e) = result {
+            debug!(error = ?e, "routing-table refresh lookup failed");
+        }
+        if last {
+            self.refresh.running = false;
+        }
     }
 
     /// A bootstrap step ended: after the first (the node's own key), the rest of the
@@ -149,6 +179,21 @@ mod tests {
         );
         assert_eq!(round(None), vec![Some(255), None]);
         assert_eq!(round(Some(255)), vec![Some(255), None]);
+    }
+
+    #[test]
+    fn a_lookup_waits_for_its_time_and_for_the_last_one_to_end() {
+        let start = Instant::now();
+        let interval = std::time::Duration::from_secs(60);
+        let mut refresh = Refresh::new(start, interval);
+        assert!(!refresh.due(start), "the join's own lookup just ran");
+        let later = start + interval;
+        assert!(refresh.due(later));
+        refresh.running = true;
+        assert!(
+            !refresh.due(later + interval),
+            "the last lookup is still running"
+        );
     }
 
     #[test]

@@ -237,12 +237,19 @@ impl EventLoop {
             Role::Peer => 1,
             Role::Super => usize::MAX,
         };
+        // Near the cap, a burst of new connections must not hold the node there: young
+        // ones are protected only for the short grace, and trimming stops at `trim_above`.
+        let (target, grace) = if open > limits.trim_urgent_above as usize {
+            (limits.trim_above, limits.trim_urgent_grace)
+        } else {
+            (limits.trim_to, limits.trim_grace)
+        };
         let chosen = victims(
             candidates,
             open,
-            limits.trim_to as usize,
+            target as usize,
             Instant::now(),
-            limits.trim_grace,
+            grace,
             keep_supers,
         );
         if chosen.is_empty() {
@@ -251,7 +258,7 @@ impl EventLoop {
         debug!(
             open,
             closing = chosen.len(),
-            trim_to = limits.trim_to,
+            trim_to = target,
             "trimming the least useful connections"
         );
         self.connections_trimmed += chosen.len() as u64;
