@@ -10,7 +10,9 @@ use std::time::Duration;
 use common::{Node, PATIENCE, TestResult, connected_to, echo_request, next_event, start_with};
 use micro_overlay::config::ConnectionLimitsConfig;
 use micro_overlay::rpc_proto::RpcResponse;
-use micro_overlay::{Inbound, KadMode, OverlayConfig, OverlayEvent, RpcResponder};
+use micro_overlay::{
+    Inbound, KadMode, OverlayConfig, OverlayEvent, PeerId, RpcFailure, RpcResponder,
+};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::timeout;
 
@@ -189,6 +191,61 @@ async fn near_its_cap_a_node_trims_new_idle_connections_too() -> TestResult {
         node.stop().await;
     }
     hub.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_dial_says_why() -> TestResult {
+    // Room for one connection, never trimmed.
+    let limits = ConnectionLimitsConfig {
+        max_established_incoming: 1,
+        trim_above: 1,
+        trim_to: 1,
+        trim_urgent_above: 1,
+        ..ConnectionLimitsConfig::with_max_established(1)
+    };
+    let caller = start(limits).await?;
+    let mut first = start(ConnectionLimitsConfig::default()).await?;
+    let _echo = common::serve_echo(&mut first);
+    let answer = caller
+        .overlay
+        .rpc(
+            first.id(),
+            vec![first.addr.clone()],
+            echo_request(b"1"),
+            PATIENCE,
+        )
+        .await?;
+    assert_eq!(answer.body, b"1");
+
+    // A second peer would be a second connection: this node's own limit refuses it.
+    let second = start(ConnectionLimitsConfig::default()).await?;
+    let refused = caller
+        .overlay
+        .rpc(
+            second.id(),
+            vec![second.addr.clone()],
+            echo_request(b"2"),
+            PATIENCE,
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(RpcFailure::Dial { reason, .. })
+            if reason.contains("at most 1 established connections")),
+        "{refused:?}"
+    );
+    // A peer nobody knows an address of.
+    let unknown = caller
+        .overlay
+        .rpc(PeerId::random(), Vec::new(), echo_request(b"3"), PATIENCE)
+        .await;
+    assert!(
+        matches!(&unknown, Err(RpcFailure::Dial { reason, .. }) if reason == "no address known"),
+        "{unknown:?}"
+    );
+    for node in [caller, first, second] {
+        node.stop().await;
+    }
     Ok(())
 }
 

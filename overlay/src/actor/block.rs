@@ -87,6 +87,21 @@ pub(super) fn listen_denied_by_block_list(error: &ListenError) -> bool {
     matches!(error, ListenError::Denied { cause } if is_block_list(cause))
 }
 
+impl EventLoop {
+    /// Keeps why a dial of a known peer failed, for the RPC failure it causes.
+    pub(super) fn remember_dial_error(&mut self, peer: Option<PeerId>, error: &DialError) {
+        let Some(peer) = peer else {
+            return;
+        };
+        if self.dial_errors.len() >= super::MAX_DIAL_ERRORS && !self.dial_errors.contains_key(&peer)
+        {
+            // Bounded: errors nobody asked about are dropped wholesale.
+            self.dial_errors.clear();
+        }
+        self.dial_errors.insert(peer, describe_dial_error(error));
+    }
+}
+
 /// Whether an outgoing connection was refused by this node's own connection limits.
 pub(super) fn dial_denied_by_limits(error: &DialError) -> bool {
     matches!(error, DialError::Denied { cause }

@@ -96,6 +96,7 @@ impl EventLoop {
                 debug!(peer = ?peer_id, "outgoing connection refused: the peer is blocked");
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                self.remember_dial_error(peer_id, &error);
                 let is_bootstrap =
                     peer_id.is_some_and(|p| self.config.bootstrap.iter().any(|b| b.peer_id == p));
                 if is_bootstrap {
@@ -145,6 +146,7 @@ impl EventLoop {
                 (send_back_addr.clone(), Direction::Inbound)
             }
         };
+        self.dial_errors.remove(&peer);
         let first = !self.connections.contains_key(&peer);
         let was_alone = self.connections.is_empty();
         self.connections.entry(peer).or_default().push(Conn {

@@ -46,6 +46,9 @@ use self::rpc::PendingAnswer;
 
 /// How often the actor checks its timers (bootstrap retry, backbone upkeep).
 const MAINTENANCE_TICK: Duration = Duration::from_secs(1);
+/// Most remembered dial errors ([`EventLoop::dial_errors`]); more are dropped, oldest
+/// unknown, and the failure they would have explained says only that the dial failed.
+const MAX_DIAL_ERRORS: usize = 256;
 
 /// Where the answer to an outbound sync request goes.
 type SyncReply = oneshot::Sender<Result<Vec<u8>, RpcFailure>>;
@@ -215,6 +218,9 @@ pub(crate) struct EventLoop {
     trimming: HashSet<PeerId>,
     /// Peers disconnected by trimming ([`crate::LocalInfo::connections_trimmed`]).
     connections_trimmed: u64,
+    /// Why the last dial of each peer failed, for the RPC that waited on it (bounded by
+    /// [`MAX_DIAL_ERRORS`]; taken by the failure it explains).
+    dial_errors: HashMap<PeerId, String>,
     /// The paced routing-table refresh ([`refresh`]).
     refresh: refresh::Refresh,
     /// Refresh lookups started ([`crate::LocalInfo::routing_refreshes`]).
@@ -293,6 +299,7 @@ pub fn spawn(
         usage: HashMap::new(),
         trimming: HashSet::new(),
         connections_trimmed: 0,
+        dial_errors: HashMap::new(),
         refresh,
         routing_refreshes: 0,
         routing_requests: 0,

@@ -80,7 +80,13 @@ impl EventLoop {
                 error,
                 ..
             } => {
-                let failure = RpcFailure::of(peer, error);
+                let failure = match RpcFailure::of(peer, error) {
+                    RpcFailure::Dial { peer, reason } => RpcFailure::Dial {
+                        peer,
+                        reason: self.dial_failure_reason(&peer).unwrap_or(reason),
+                    },
+                    other => other,
+                };
                 if let RpcFailure::Stream { reason, .. } = &failure {
                     warn!(%peer, %reason, "RPC stream failed (malformed or oversized response?)");
                 }
@@ -137,6 +143,17 @@ impl EventLoop {
                 let _ = self.swarm.behaviour_mut().rpc.send_response(channel, gone);
             }
         }
+    }
+
+    /// Why a dial of `peer` failed: the error the swarm reported (this node's connection
+    /// limit, a refused handshake...), or that no address was known at all (the swarm then
+    /// reports nothing).
+    fn dial_failure_reason(&mut self, peer: &PeerId) -> Option<String> {
+        if let Some(error) = self.dial_errors.remove(peer) {
+            return Some(error);
+        }
+        let known = self.book.get(peer).is_some_and(|n| !n.addrs.is_empty());
+        (!known && !self.connections.contains_key(peer)).then(|| "no address known".to_owned())
     }
 
     pub(super) fn send_rpc_response(&mut self, answer: Answer) {
