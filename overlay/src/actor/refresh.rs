@@ -38,6 +38,8 @@ pub(super) struct Refresh {
     pub next: Instant,
     /// The lookups left in this round: `None` is the node's own key, `Some(i)` bucket `i`.
     pub round: Vec<Option<u32>>,
+    /// The time between two lookups of this round: the interval over its length.
+    pub spacing: std::time::Duration,
     /// The refresh lookup under way: the next waits for it, so a node too busy to finish
     /// its lookups in time does not pile up more of them.
     pub running: bool,
@@ -50,6 +52,7 @@ impl Refresh {
         Refresh {
             next: now + interval,
             round: Vec::new(),
+            spacing: interval,
             running: false,
         }
     }
@@ -116,11 +119,13 @@ impl EventLoop {
                 .filter_map(|b| bucket_of(&b.range().0))
                 .min();
             self.refresh.round = round(closest);
+            // Evenly over the interval.
+            let lookups = u32::try_from(self.refresh.round.len()).unwrap_or(u32::MAX);
+            self.refresh.spacing =
+                (self.config.discovery_interval / lookups.max(1)).max(super::MAINTENANCE_TICK);
         }
         let step = self.refresh.round.pop().flatten();
-        // Evenly over the interval: the round just started had `len + 1` lookups.
-        let spacing = self.config.discovery_interval / (self.refresh.round.len() as u32 + 1);
-        self.refresh.next = now + spacing.max(super::MAINTENANCE_TICK);
+        self.refresh.next = now + self.refresh.spacing;
         let target = match step {
             None => local,
             Some(bucket) => target_in_bucket(&local, bucket, &mut rand::rng()),
