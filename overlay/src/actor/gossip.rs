@@ -150,8 +150,6 @@ impl EventLoop {
     /// offers the addresses it knows for a peer through the swarm's dial hook only; asking it
     /// directly is free of side effects.
     fn keep_provider_addrs(&mut self, providers: &std::collections::HashSet<PeerId>) {
-        use libp2p::core::Endpoint;
-        use libp2p::swarm::{ConnectionId, NetworkBehaviour};
         for provider in providers {
             if *provider == *self.swarm.local_peer_id()
                 || self.connections.contains_key(provider)
@@ -159,19 +157,28 @@ impl EventLoop {
             {
                 continue;
             }
-            let kad = &mut self.swarm.behaviour_mut().kad;
-            let addrs = kad
-                .handle_pending_outbound_connection(
-                    ConnectionId::new_unchecked(0),
-                    Some(*provider),
-                    &[],
-                    Endpoint::Dialer,
-                )
-                .unwrap_or_default();
+            let addrs = self.kad_addrs(provider);
             if !addrs.is_empty() {
                 self.book.routable(*provider, addrs);
             }
         }
+    }
+
+    /// The addresses Kademlia knows for `peer` (routing table and running queries), asked
+    /// through its dial hook, the only place it gives them out; the call has no side effects.
+    pub(super) fn kad_addrs(&mut self, peer: &PeerId) -> Vec<libp2p::Multiaddr> {
+        use libp2p::core::Endpoint;
+        use libp2p::swarm::{ConnectionId, NetworkBehaviour};
+        self.swarm
+            .behaviour_mut()
+            .kad
+            .handle_pending_outbound_connection(
+                ConnectionId::new_unchecked(0),
+                Some(*peer),
+                &[],
+                Endpoint::Dialer,
+            )
+            .unwrap_or_default()
     }
 
     /// With `StoreInserts::FilterBoth`, inbound DHT writes come here: provider records (whose

@@ -152,8 +152,10 @@ impl EventLoop {
         if let Some(error) = self.dial_errors.remove(peer) {
             return Some(error);
         }
-        let known = self.book.get(peer).is_some_and(|n| !n.addrs.is_empty());
-        (!known && !self.connections.contains_key(peer)).then(|| "no address known".to_owned())
+        let known = self.connections.contains_key(peer)
+            || self.book.get(peer).is_some_and(|n| !n.addrs.is_empty())
+            || !self.kad_addrs(peer).is_empty();
+        (!known).then(|| "no address known".to_owned())
     }
 
     pub(super) fn send_rpc_response(&mut self, answer: Answer) {
